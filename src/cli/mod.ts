@@ -1,0 +1,101 @@
+/**
+ * The command-line entry: dispatches to a subcommand and maps failures to exit codes.
+ * Nothing here exits; `main.ts` does.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../rigforge/config.ts";
+import { versionText } from "../version.ts";
+import { type Command, type Io, UsageError } from "./args.ts";
+import { doctorCommand } from "./doctor.ts";
+import { installCommand } from "./install.ts";
+import { probeCommand } from "./probe.ts";
+import { serveCommand } from "./serve.ts";
+import { tuneHistoryCommand } from "./tune_history.ts";
+import { uninstallCommand } from "./uninstall.ts";
+import { unitsCommand } from "./units.ts";
+
+/** Every subcommand, in the order the help lists them. */
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  probeCommand,
+  doctorCommand,
+  tuneHistoryCommand,
+  installCommand,
+  uninstallCommand,
+  unitsCommand,
+];
+
+/**
+ * The top-level help.
+ *
+ * @returns the text
+ */
+export function topHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return `rigforge-api: RigForge's read-only sister API for XMRig rigs, and its probes
+
+USAGE:
+  rigforge-api <command> [flags]
+  rigforge-api --version
+  rigforge-api <command> --help
+
+COMMANDS:
+${lines.join("\n")}
+
+Run 'rigforge-api <command> --help' for a command's flags.
+`;
+}
+
+/**
+ * Runs the program.
+ *
+ * @param args command-line arguments (without the program name)
+ * @param io output and environment
+ * @returns the exit code: 0 ok, 1 failure (or doctor found issues), 2 usage error
+ */
+export async function runCli(args: string[], io: Io): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    if (first === undefined) {
+      io.stderr(topHelp());
+      return 2;
+    }
+    io.stdout(topHelp());
+    return 0;
+  }
+  if (first === "--version" || first === "-V") {
+    io.stdout(versionText());
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === first);
+  if (command === undefined) {
+    const what = first.startsWith("-") ? `unknown flag ${first}` : `unknown command ${first}`;
+    io.stderr(`rigforge-api: ${what}\nRun 'rigforge-api --help' for usage.\n`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    io.stdout(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(
+        `rigforge-api ${command.name}: ${error.message}\n` +
+          `Run 'rigforge-api ${command.name} --help' for usage.\n`,
+      );
+      return 2;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr(`rigforge-api ${command.name}: config error: ${error.message}\n`);
+      return 1;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr(`rigforge-api ${command.name}: ${message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The probe registry: every probe in one explicit list, and {@link runProbes}, which runs them
+ * concurrently, bounds each in time and turns any throw into data.
+ *
+ * @module
+ */
+
+import { configViewProbe, type ConfigViewRecord } from "./config_view.ts";
+import { cpuProbe, type CpuRecord } from "./cpu.ts";
+import { exposureProbe, type ExposureRecord } from "./exposure.ts";
+import { firmwareProbe, type FirmwareRecord } from "./firmware.ts";
+import { hugepagesProbe, type HugepagesRecord } from "./hugepages.ts";
+import { memoryProbe, type MemoryRecord } from "./memory.ts";
+import { msrProbe, type MsrRecord } from "./msr.ts";
+import { powerProbe, type PowerRecord } from "./power.ts";
+import { provenanceProbe, type ProvenanceRecord } from "./provenance.ts";
+import { serviceProbe, type ServiceRecord } from "./service.ts";
+import { thermalProbe, type ThermalRecord } from "./thermal.ts";
+import { tuneProbe, type TuneRecord } from "./tune.ts";
+import type { Probe, ProbeContext, ProbeFailure } from "./types.ts";
+import { watchdogProbe, type WatchdogRecord } from "./watchdog.ts";
+
+/** Every probe's record, by probe name; `null` when the probe failed as a whole. */
+export interface ProbeRecords {
+  hugepages: HugepagesRecord | null;
+  cpu: CpuRecord | null;
+  memory: MemoryRecord | null;
+  msr: MsrRecord | null;
+  firmware: FirmwareRecord | null;
+  power: PowerRecord | null;
+  thermal: ThermalRecord | null;
+  service: ServiceRecord | null;
+  tune: TuneRecord | null;
+  watchdog: WatchdogRecord | null;
+  provenance: ProvenanceRecord | null;
+  exposure: ExposureRecord | null;
+  config_view: ConfigViewRecord | null;
+}
+
+/** The probes, in report order. */
+export const PROBES: { [K in keyof ProbeRecords]: Probe<NonNullable<ProbeRecords[K]>> } = {
+  hugepages: hugepagesProbe,
+  cpu: cpuProbe,
+  memory: memoryProbe,
+  msr: msrProbe,
+  firmware: firmwareProbe,
+  power: powerProbe,
+  thermal: thermalProbe,
+  service: serviceProbe,
+  tune: tuneProbe,
+  watchdog: watchdogProbe,
+  provenance: provenanceProbe,
+  exposure: exposureProbe,
+  config_view: configViewProbe,
+};
+
+/** The outcome of one probe pass. */
+export interface ProbePass {
+  records: ProbeRecords;
+  /** Probes that failed as a whole, by name. */
+  failures: Partial<Record<keyof ProbeRecords, ProbeFailure>>;
+}
+
+/** Per-probe time bound, in milliseconds, on top of any sampling sleep. */
+export const PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * Runs one probe, bounded in time; a throw or a timeout becomes a {@link ProbeFailure}.
+ *
+ * @param probe the probe
+ * @param ctx the context
+ * @returns the record or the failure
+ */
+export async function runProbe<T>(
+  probe: Probe<T>,
+  ctx: ProbeContext,
+): Promise<{ ok: true; value: T } | { ok: false; failure: ProbeFailure }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = PROBE_TIMEOUT_MS + (ctx.previous === null ? ctx.sampleMs : 0);
+  const timeout = new Promise<{ ok: false; failure: ProbeFailure }>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ ok: false, failure: { reason: "timeout", message: `over ${limit} ms` } }),
+      limit,
+    );
+  });
+  try {
+    return await Promise.race([
+      probe.collect(ctx).then((value) => ({ ok: true as const, value })),
+      timeout,
+    ]);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, failure: { reason: "unreadable", message: message.slice(0, 200) } };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs every probe concurrently.
+ *
+ * @param ctx the context
+ * @param only restrict to these probe names (default: all)
+ * @returns records and failures
+ */
+export async function runProbes(
+  ctx: ProbeContext,
+  only?: readonly (keyof ProbeRecords)[],
+): Promise<ProbePass> {
+  const names = (Object.keys(PROBES) as (keyof ProbeRecords)[])
+    .filter((name) => only === undefined || only.includes(name));
+  const outcomes = await Promise.all(
+    names.map((name) => runProbe(PROBES[name] as Probe<unknown>, ctx)),
+  );
+  const records = Object.fromEntries(
+    (Object.keys(PROBES) as (keyof ProbeRecords)[]).map((name) => [name, null]),
+  ) as unknown as Record<string, unknown>;
+  const failures: Record<string, ProbeFailure> = {};
+  names.forEach((name, i) => {
+    const outcome = outcomes[i];
+    if (outcome?.ok) records[name] = outcome.value;
+    else if (outcome) failures[name] = outcome.failure;
+  });
+  return { records: records as unknown as ProbeRecords, failures };
+}
