@@ -63,7 +63,7 @@ export interface PreviousCounters {
   uptime_s: number;
   /** Per-CPU jiffies from `/proc/stat`: cpu id → [busy, total]. */
   cpu_times: Record<string, [number, number]> | null;
-  /** RAPL package zone name → `energy_uj` reading. */
+  /** RAPL package zone id (`intel-rapl:0`) → `energy_uj` reading. */
   energy_uj: Record<string, number> | null;
 }
 
