@@ -123,3 +123,8 @@ Deno.test("worker root follows RigForge's HOME_DIR rules", () => {
   }
   assertMatch(PATH, /config/);
 });
+
+Deno.test("a hostile, deeply nested config is a ConfigError, not a crash", () => {
+  const deep = '{"a":' + "[".repeat(200_000) + "]".repeat(200_000) + "}";
+  assertThrows(() => parseConfigText(deep, PATH), (e: unknown) => e instanceof ConfigError);
+});

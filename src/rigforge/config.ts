@@ -102,10 +102,13 @@ const KNOWN_KEYS = new Set([
  */
 export function parseConfigText(text: string, path: string): Record<string, unknown> {
   const errors: ParseError[] = [];
-  const value: unknown = parse(text, errors, {
-    allowTrailingComma: true,
-    disallowComments: false,
-  });
+  let value: unknown;
+  try {
+    value = parse(text, errors, { allowTrailingComma: true, disallowComments: false });
+  } catch {
+    // jsonc-parser recurses per nesting level: a hostile file can exhaust the stack
+    throw new ConfigError(path, "invalid JSON: nested too deeply");
+  }
   const first = errors[0];
   if (first !== undefined) {
     const { line, column } = lineColumn(text, first.offset);
