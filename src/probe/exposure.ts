@@ -1,0 +1,74 @@
+/**
+ * The sister API's exposure posture from RigForge's config: whether it is enabled, where it
+ * listens, whether a token is required and whether a firewall scope (`api_allow_from`) is set.
+ * Token values and token names never appear in the record, only their presence and count.
+ *
+ * @module
+ */
+
+import { formatCidr } from "../ip.ts";
+import type { Probe, ProbeContext, Reasons } from "./types.ts";
+
+/** The `exposure` probe's record. */
+export interface ExposureRecord {
+  /** The `api` setting; `null` when the config does not set it (RigForge's default: disabled). */
+  api: "enabled" | "disabled" | null;
+  /** `api_port` (default 8081). */
+  port: number | null;
+  /** `api_bind` (default `0.0.0.0`). */
+  bind: string | null;
+  /** Whether `ACCESS_TOKEN` is set (the API then requires a Bearer token). */
+  token_set: boolean | null;
+  /** How many named extra tokens `ACCESS_TOKENS` holds. */
+  named_tokens: number | null;
+  /** `api_allow_from` sources (addresses or CIDRs); empty when unscoped. */
+  allow_from: string[] | null;
+  /** Whether the port is scoped to sources by the firewall (`allow_from` is non-empty). */
+  scoped: boolean | null;
+  /** Why each `null` field is `null`. */
+  reasons: Reasons;
+}
+
+/**
+ * Derives the exposure record from a validated config (pure).
+ *
+ * @param config ctx.config
+ * @returns the record
+ */
+export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
+  if (config === null) {
+    const reasons: Reasons = {};
+    for (
+      const key of ["api", "port", "bind", "token_set", "named_tokens", "allow_from", "scoped"]
+    ) {
+      reasons[key] = "absent";
+    }
+    return {
+      api: null,
+      port: null,
+      bind: null,
+      token_set: null,
+      named_tokens: null,
+      allow_from: null,
+      scoped: null,
+      reasons,
+    };
+  }
+  const allow = config.apiAllowFrom.map(formatCidr);
+  return {
+    api: config.api,
+    port: config.apiPort,
+    bind: config.apiBind,
+    token_set: config.accessToken !== null,
+    named_tokens: Object.keys(config.accessTokens).length,
+    allow_from: allow,
+    scoped: allow.length > 0,
+    reasons: config.api === null ? { api: "absent" } : {},
+  };
+}
+
+/** The `exposure` probe: API enablement, bind, token and firewall scope. */
+export const exposureProbe: Probe<ExposureRecord> = {
+  name: "exposure",
+  collect: (ctx) => Promise.resolve(exposureOf(ctx.config)),
+};
