@@ -1,0 +1,178 @@
+/**
+ * `rigforge.health` (and the body of `/health`): RigForge v1.12's keys with their types, then
+ * the probe data v1.12 did not have.
+ *
+ * v1.12 keys and sources: `service_active` (service probe, `xmrig.service` active),
+ * `hugepages_total` (`/proc/meminfo` `HugePages_Total`, count), `hugepages_1g` (1 GiB pages,
+ * count), `governor` (`scaling_governor`; several distinct values are joined with `,`), `msr`
+ * (`ok`/`fail`/`none` from the MSR verdict), `ram` {modules, channels, mts, rated_mts} (SMBIOS,
+ * MT/s), `xmp` (XMP/EXPO profile running), `smt` (`/sys/devices/system/cpu/smt/control`),
+ * `firmware` {vendor, board} (`/sys/class/dmi/id`), `clock_pct_of_boost` (busy CPUs' mean clock
+ * as % of the boost clock), `throttling` (that % below 75). Where v1.12 wrote a sentinel for
+ * "unknown" (0 for RAM, `false` for the service) this writes `null`, with the reason in
+ * `rigforge.reasons`.
+ *
+ * @module
+ */
+
+import { MIN_CLOCK_PCT } from "../checks/thresholds.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
+import type { Source } from "./source.ts";
+
+const MSR_V112: Record<string, "ok" | "fail" | "none"> = {
+  applied: "ok",
+  unverified: "ok",
+  failed: "fail",
+  "not-applied": "none",
+};
+
+/**
+ * Builds the health section.
+ *
+ * @param src the snapshot source
+ * @param prefix the dotted path of the section in the response (for reasons)
+ * @returns the section
+ */
+export function healthSection(src: Source, prefix = "health"): Obj {
+  const at = (key: string) => prefix === "" ? key : `${prefix}.${key}`;
+  const pct = src.get(at("clock_pct_of_boost"), "cpu", "clock_pct_of_boost", int);
+  return {
+    service_active: src.get(at("service_active"), "service", "xmrig_active", bool),
+    hugepages_total: src.get(at("hugepages_total"), "hugepages", "total", int),
+    hugepages_1g: src.get(at("hugepages_1g"), "hugepages", "pages_1g", int),
+    governor: governor(src, at("governor")),
+    msr: msr(src, at("msr")),
+    ram: ram(src, at("ram")),
+    xmp: src.get(at("xmp"), "memory", "profile_enabled", bool),
+    smt: src.get(at("smt"), "cpu", "smt.control", (v) => str(v, 32)),
+    firmware: firmware(src, at("firmware")),
+    clock_pct_of_boost: pct,
+    throttling: pct === null
+      ? src.log.note(at("throttling"), null, src.log.reasons[at("clock_pct_of_boost")] ?? null)
+      : pct < MIN_CLOCK_PCT,
+    hugepages: hugepages(src),
+    msr_detail: msrDetail(src),
+    cpu: cpu(src),
+    numa: {
+      nodes: src.get(at("numa.nodes"), "cpu", "numa_nodes", int),
+      epyc_nps1_suspect: src.get(at("numa.epyc_nps1_suspect"), "cpu", "epyc_nps1_suspect", bool),
+    },
+    services: services(src),
+  };
+}
+
+function governor(src: Source, path: string): string | null {
+  const list = src.get(path, "cpu", "governors", arr);
+  if (list === null) return null;
+  const names = list.filter((g): g is string => typeof g === "string" && g.length <= 32);
+  return names.length > 0 ? names.join(",") : src.log.note(path, null, "corrupt");
+}
+
+function msr(src: Source, path: string): "ok" | "fail" | "none" | null {
+  const verdict = src.get(path, "msr", "verdict", (v) => str(v, 32));
+  return src.log.note(path, verdict === null ? null : MSR_V112[verdict] ?? null, "corrupt");
+}
+
+function ram(src: Source, path: string): Obj {
+  const dimms = arr(src.record("memory")?.["dimms"]);
+  return {
+    modules: src.get(`${path}.modules`, "memory", "modules", int),
+    channels: src.get(`${path}.channels`, "memory", "channels", int),
+    mts: src.get(`${path}.mts`, "memory", "configured_mts", int),
+    rated_mts: src.get(`${path}.rated_mts`, "memory", "rated_mts", int),
+    dimms: dimms?.map(obj).filter((d): d is Obj => d !== null).map((d) => ({
+      locator: str(d["locator"], 64),
+      bank_locator: str(d["bank_locator"], 64),
+      size_mb: int(d["size_mb"]),
+      type: str(d["type"], 32),
+      speed_mts: int(d["speed_mts"]),
+      configured_mts: int(d["configured_mts"]),
+      manufacturer: str(d["manufacturer"], 64),
+      part_number: str(d["part_number"], 64),
+      rank: int(d["rank"]),
+    })) ?? null,
+  };
+}
+
+function firmware(src: Source, path: string): Obj {
+  const text = (v: unknown) => str(v, 128);
+  return {
+    vendor: src.get(`${path}.vendor`, "firmware", "board_vendor", text),
+    board: src.get(`${path}.board`, "firmware", "board_name", text),
+    bios_vendor: src.get(`${path}.bios_vendor`, "firmware", "bios_vendor", text),
+    bios_version: src.get(`${path}.bios_version`, "firmware", "bios_version", text),
+    bios_date: src.get(`${path}.bios_date`, "firmware", "bios_date", text),
+    product: src.get(`${path}.product`, "firmware", "product_name", text),
+    system_vendor: src.get(`${path}.system_vendor`, "firmware", "sys_vendor", text),
+  };
+}
+
+function hugepages(src: Source): Obj {
+  const h = src.record("hugepages");
+  const total = int(h?.["total"]);
+  const free = int(h?.["free"]);
+  const size = int(h?.["size_kb"]);
+  const memKb = int(h?.["mem_total_kb"]);
+  return {
+    total,
+    free,
+    used_pct: total !== null && free !== null && total > 0
+      ? Math.floor((total - free) * 100 / total)
+      : null,
+    size_kb: size,
+    reserved_pct_of_ram: total !== null && size !== null && memKb
+      ? Math.round(total * size * 1000 / memKb) / 10
+      : null,
+    pages_1g: int(h?.["pages_1g"]),
+    free_1g: int(h?.["free_1g"]),
+  };
+}
+
+function msrDetail(src: Source): Obj {
+  const m = src.record("msr");
+  const log = obj(m?.["log"]);
+  const readback = obj(m?.["readback"]);
+  return {
+    verdict: oneOf(m?.["verdict"], ["applied", "failed", "not-applied", "unverified"]),
+    preset: str(m?.["preset"], 32),
+    module_loaded: bool(m?.["module_loaded"]),
+    log: log === null ? null : {
+      status: oneOf(log["status"], ["applied", "failed", "none"]),
+      preset: str(log["preset"], 32),
+    },
+    readback: readback === null ? null : {
+      matched: int(readback["matched"]),
+      total: int(readback["total"]),
+      unreadable: int(readback["unreadable"]),
+    },
+  };
+}
+
+function cpu(src: Source): Obj {
+  const c = src.record("cpu");
+  const throttle = obj(c?.["throttle"]);
+  return {
+    model_name: str(c?.["model_name"], 128),
+    logical_cpus: int(c?.["logical_cpus"]),
+    boost_khz: int(c?.["boost_khz"]),
+    busy_cpus: int(c?.["busy_cpus"]),
+    busy_freq_khz_mean: int(c?.["busy_freq_khz_mean"]),
+    load_source: oneOf(c?.["load_source"], ["window", "since-boot"]),
+    load_window_s: num(c?.["load_window_s"]),
+    smt_active: bool(obj(c?.["smt"])?.["active"]),
+    core_throttle_count: int(throttle?.["core_throttle_count"]),
+    package_throttle_count: int(throttle?.["package_throttle_count"]),
+  };
+}
+
+function services(src: Source): Obj {
+  const s = src.record("service");
+  const state = (key: string) => str(s?.[key], 32);
+  return {
+    xmrig: state("xmrig"),
+    api_socket: state("api_socket"),
+    api_service: state("api_service"),
+    probe_timer: state("probe_timer"),
+    autotune_timer: state("autotune_timer"),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Reading a snapshot back: {@link parseSnapshot} validates the shape of untrusted text (the
+ * records only as objects; the merge reads their fields defensively) and never throws.
+ *
+ * @module
+ */
+
+import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
+import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
+import type { Snapshot } from "../snapshot.ts";
+
+/**
+ * Parses and validates snapshot text. Records are only checked to be objects (or `null`):
+ * their fields are read defensively by the merge.
+ *
+ * @param text the file content
+ * @returns the snapshot, or `null` when it is not a valid schema-1 snapshot
+ */
+export function parseSnapshot(text: string): Snapshot | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const top = asObject(raw);
+  if (top === null || top["schema"] !== 1) return null;
+  const generated = top["generated_at"];
+  if (typeof generated !== "string" || parseTime(generated) === null) return null;
+  const interval = finite(top["interval_s"]);
+  const probeMs = finite(top["probe_ms"]);
+  const records = recordsOf(top["records"]);
+  const counters = countersFrom(top["counters"]);
+  if (interval === null || interval <= 0 || interval > 86400) return null;
+  if (probeMs === null || probeMs < 0 || records === null || counters === null) return null;
+  const version = top["rigforge_api_version"];
+  return {
+    schema: 1,
+    generated_at: generated,
+    rigforge_api_version: typeof version === "string" ? version.slice(0, 64) : "unknown",
+    interval_s: interval,
+    probe_ms: probeMs,
+    records,
+    failures: failuresOf(top["failures"]),
+    counters,
+  };
+}
+
+/**
+ * Parses an ISO-8601 UTC time as written in snapshots.
+ *
+ * @param text e.g. `2026-01-15T12:00:00Z` (fractional seconds and `+00:00` accepted)
+ * @returns milliseconds since the epoch, or `null`
+ */
+export function parseTime(text: string): number | null {
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(text)) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+const RECORD_KEYS = {
+  hugepages: true,
+  cpu: true,
+  memory: true,
+  msr: true,
+  firmware: true,
+  power: true,
+  thermal: true,
+  service: true,
+  tune: true,
+  watchdog: true,
+  provenance: true,
+  exposure: true,
+  config_view: true,
+} satisfies Record<keyof ProbeRecords, true>;
+
+/** The probe record names a snapshot carries. */
+export const RECORD_NAMES = Object.keys(RECORD_KEYS) as (keyof ProbeRecords)[];
+
+function recordsOf(value: unknown): ProbeRecords | null {
+  const raw = asObject(value);
+  if (raw === null) return null;
+  const out: Record<string, unknown> = {};
+  for (const name of RECORD_NAMES) {
+    const record = raw[name];
+    if (record !== undefined && record !== null && asObject(record) === null) return null;
+    out[name] = record ?? null;
+  }
+  return out as unknown as ProbeRecords;
+}
+
+function failuresOf(value: unknown): ProbePass["failures"] {
+  const raw = asObject(value) ?? {};
+  const out: Record<string, ProbeFailure> = {};
+  for (const name of RECORD_NAMES) {
+    const failure = asObject(raw[name]);
+    if (failure === null) continue;
+    const reason = typeof failure["reason"] === "string" ? failure["reason"] : "unreadable";
+    const message = typeof failure["message"] === "string" ? failure["message"] : "";
+    out[name] = { reason: reason as ProbeFailure["reason"], message: message.slice(0, 200) };
+  }
+  return out;
+}
+
+function countersFrom(value: unknown): PreviousCounters | null {
+  const raw = asObject(value);
+  if (raw === null) return null;
+  const uptime = finite(raw["uptime_s"]);
+  if (uptime === null || uptime < 0) return null;
+  return {
+    uptime_s: uptime,
+    cpu_times: cpuTimes(raw["cpu_times"]),
+    energy_uj: numberMap(raw["energy_uj"]),
+  };
+}
+
+/**
+ * Validates per-CPU jiffies (`cpuN` → [busy, total]).
+ *
+ * @param value untrusted
+ * @returns the map, or `null` when any entry is not a pair of finite numbers
+ */
+export function cpuTimes(value: unknown): Record<string, [number, number]> | null {
+  const raw = asObject(value);
+  if (raw === null) return null;
+  const out: Record<string, [number, number]> = {};
+  for (const [cpu, pair] of Object.entries(raw)) {
+    if (cpu === "__proto__") continue;
+    if (!Array.isArray(pair) || pair.length !== 2) return null;
+    const [busy, total] = [finite(pair[0]), finite(pair[1])];
+    if (busy === null || total === null) return null;
+    out[cpu] = [busy, total];
+  }
+  return out;
+}
+
+function numberMap(value: unknown): Record<string, number> | null {
+  const raw = asObject(value);
+  if (raw === null) return null;
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(raw)) {
+    if (key === "__proto__") continue;
+    const v = finite(n);
+    if (v === null) return null;
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * The value as a plain object, or `null`.
+ *
+ * @param value untrusted
+ * @returns the object (not an array), or `null`
+ */
+export function asObject(value: unknown): Record<string, unknown> | null {
+  return value !== null && typeof value === "object" && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : null;
+}
+
+/**
+ * The value as a finite number, or `null`.
+ *
+ * @param value untrusted
+ * @returns the number, or `null`
+ */
+export function finite(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}

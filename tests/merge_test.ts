@@ -1,0 +1,433 @@
+import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import {
+  healthBody,
+  maskSecrets,
+  matchWindow,
+  rigforgeBlock,
+  snapshotInfo,
+  spliceTopLevel,
+  summaryBody,
+  tuneBody,
+  xmrigFacts,
+} from "../src/merge.ts";
+import type { Snapshot } from "../src/snapshot.ts";
+import type { XmrigReply } from "../src/xmrig.ts";
+import { FIXTURE_NOW_MS } from "./_context.ts";
+import { parseLossless, without } from "./_lossless.ts";
+import { fixtureSnapshot, XMRIG_DIR, xmrigBody } from "./_snapshot.ts";
+
+const SUMMARIES = [...Deno.readDirSync(XMRIG_DIR)]
+  .map((e) => e.name)
+  .filter((n) => /^(summary|api-json).*\.json$/.test(n))
+  .sort();
+const ENTRIES: [string, string][] = [
+  ["generated_at", '"2026-01-15T12:00:00Z"'],
+  ["rigforge", '{\n    "a": 1\n}'],
+];
+const NOW = FIXTURE_NOW_MS + 5000;
+const zen4 = await fixtureSnapshot("zen4");
+
+// --- spliceTopLevel -------------------------------------------------------------------------
+
+Deno.test("splice keeps every byte XMRig sent up to its last value, for every capture", () => {
+  assert(SUMMARIES.length >= 6, "captures present");
+  for (const name of SUMMARIES) {
+    const body = xmrigBody(name);
+    const spliced = spliceTopLevel(body, ENTRIES)!;
+    const lastValue = body.slice(0, body.trimEnd().length - 1).trimEnd();
+    assert(spliced.startsWith(lastValue + ","), name);
+    assertEquals(
+      without(parseLossless(spliced), ["generated_at", "rigforge"]),
+      parseLossless(body),
+    );
+    const parsed = JSON.parse(spliced);
+    assertEquals(parsed.generated_at, "2026-01-15T12:00:00Z");
+    assertEquals(parsed.rigforge, { a: 1 });
+  }
+});
+
+Deno.test("splice keeps 2^64-1 exactly where JSON.parse would round it", () => {
+  const body = xmrigBody("summary-v2-mining.json");
+  assert(body.includes('"diff_current": 18446744073709551615'));
+  const spliced = spliceTopLevel(body, ENTRIES)!;
+  assert(spliced.includes('"diff_current": 18446744073709551615,'));
+  const diff =
+    (parseLossless(spliced) as { results: { diff_current: unknown } }).results.diff_current;
+  assertEquals(diff, { $num: "18446744073709551615" });
+  assert(!JSON.stringify(JSON.parse(body)).includes("18446744073709551615"), "JSON.parse rounds");
+});
+
+Deno.test("splice follows XMRig's 4-space layout and re-indents nested values", () => {
+  const spliced = spliceTopLevel('{\n    "id": "x"\n}', ENTRIES);
+  assertEquals(
+    spliced,
+    '{\n    "id": "x",\n    "generated_at": "2026-01-15T12:00:00Z",\n    "rigforge": {\n        "a": 1\n    }\n}',
+  );
+});
+
+Deno.test("splice handles compact, empty, nested-last and trailing-whitespace objects", () => {
+  assertEquals(spliceTopLevel('{"a":{"b":[1,{}]}}', [["k", "1"]]), '{"a":{"b":[1,{}]},"k":1}');
+  assertEquals(spliceTopLevel("{}", [["k", "1"], ["j", "2"]]), '{"k":1,"j":2}');
+  assertEquals(spliceTopLevel("  { \n }  \n", [["k", "1"]]), '  {"k":1}  \n');
+  assertEquals(spliceTopLevel('{"a":1}\n', [["k", '"}"']]), '{"a":1,"k":"}"}\n');
+  assertEquals(spliceTopLevel('{"s":"}"}', [["k", "1"]]), '{"s":"}","k":1}');
+  assertEquals(spliceTopLevel('{"a":1}', []), '{"a":1}');
+  assertEquals(spliceTopLevel('{"a":1}', [['we"ird', "1"]]), '{"a":1,"we\\"ird":1}');
+});
+
+Deno.test("splice refuses what is not an object", () => {
+  for (const bad of ["", "   ", "[1]", "1", "}", '"{}"', "{"]) {
+    assertEquals(spliceTopLevel(bad, ENTRIES), null, JSON.stringify(bad));
+  }
+});
+
+Deno.test("a key XMRig might already have is overridden by the spliced one (last wins)", () => {
+  const spliced = spliceTopLevel('{"rigforge": "theirs", "x": 1}', [["rigforge", '"ours"']])!;
+  assertEquals(JSON.parse(spliced).rigforge, "ours");
+});
+
+// --- the rigforge block -----------------------------------------------------------------------
+
+type Kind = "string" | "number" | "int" | "boolean" | "object" | "array";
+type Shape = { [key: string]: Kind | `${Kind}?` | Shape };
+
+/** RigForge v1.12.0's `rigforge` block: every key and its type (`?`: may be null in v1.12). */
+const V112: Shape = {
+  version: "string",
+  xmrig_version: "string",
+  xmrig_commit: "string",
+  tune: {
+    applied: "object?",
+    target: "string?",
+    last_best_hs: "number?",
+    candidates_tried: "int?",
+    autotune: { enabled: "boolean", target: "string?", schedule: "string?", next: "string?" },
+  },
+  power: { watts: "number?", hs_per_watt: "number?" },
+  health: {
+    service_active: "boolean",
+    hugepages_total: "int?",
+    hugepages_1g: "int?",
+    governor: "string?",
+    msr: "string",
+    ram: { modules: "int", channels: "int", mts: "int", rated_mts: "int" },
+    xmp: "boolean?",
+    smt: "string?",
+    firmware: { vendor: "string?", board: "string?" },
+    clock_pct_of_boost: "int?",
+    throttling: "boolean?",
+  },
+  watchdog: {
+    mode: "string",
+    thermal_hold: "boolean",
+    max_temp_c: "int?",
+    resumes_below_c: "int?",
+    temp_c: "number?",
+    strikes: "int",
+  },
+  config: "object",
+  config_meta: {
+    revision: "string",
+    changed_at: "string?",
+    source: "string?",
+    last_change_id: "string?",
+  },
+};
+
+function kindOf(value: unknown): Kind | "null" {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "number") return Number.isInteger(value) ? "int" : "number";
+  return typeof value as Kind;
+}
+
+/** Paths where `block` breaks `shape`; `allNull`: every leaf may be null (no snapshot). */
+function shapeErrors(block: unknown, shape: Shape, allNull: boolean, path = ""): string[] {
+  const errors: string[] = [];
+  const o = block as Record<string, unknown>;
+  for (const [key, want] of Object.entries(shape)) {
+    const at = path + key;
+    if (!(key in o)) {
+      errors.push(`${at}: missing`);
+      continue;
+    }
+    if (typeof want === "object") {
+      errors.push(...shapeErrors(o[key], want, allNull, `${at}.`));
+      continue;
+    }
+    const kind = kindOf(o[key]);
+    const base = want.replace("?", "");
+    const ok = kind === base || (base === "number" && kind === "int") ||
+      (kind === "null" && (want.endsWith("?") || allNull));
+    if (!ok) errors.push(`${at}: ${kind}, want ${want}`);
+  }
+  return errors;
+}
+
+const mining: XmrigReply = { ok: true, text: xmrigBody("summary-v2-mining.json") };
+
+Deno.test("a fresh snapshot gives every v1.12 key with v1.12's type, none of them null", () => {
+  const block = rigforgeBlock(zen4, mining, NOW);
+  const strict = JSON.parse(JSON.stringify(V112).replaceAll("?", ""));
+  // Without a RAPL window (static fixture files) and with a tune log present, these may be null:
+  const expectedNull = ["power.watts", "power.hs_per_watt"];
+  const errors = shapeErrors(block, strict, false).filter((e) =>
+    !expectedNull.some((p) => e.startsWith(`${p}: null`))
+  );
+  assertEquals(errors, []);
+  assertEquals(block["version"], "1.17.2");
+  assertEquals(block["xmrig_version"], "v6.26.0");
+  const health = block["health"] as Record<string, unknown>;
+  assertEquals(health["msr"], "ok", "the log says applied (verdict unverified) → v1.12 ok");
+  assertEquals(health["governor"], "performance");
+  assertEquals(health["hugepages_total"], 1280);
+  assertEquals(health["ram"], {
+    ...(health["ram"] as object),
+    modules: 2,
+    channels: 2,
+    mts: 4800,
+    rated_mts: 6000,
+  });
+  assertEquals(health["xmp"], false);
+  assertEquals(
+    (health["firmware"] as Record<string, unknown>)["board"],
+    "ROG STRIX X670E-E GAMING WIFI",
+  );
+  assertEquals(block["xmrig_api"], "ok");
+  assertEquals(block["xmrig_error"], null);
+  assertEquals((block["snapshot"] as Record<string, unknown>)["status"], "fresh");
+});
+
+Deno.test("every key of the real v1.12 output is still there", () => {
+  const anchor = JSON.parse(
+    Deno.readTextFileSync(join(XMRIG_DIR, "..", "anchor", "summary.xmrig-reachable.json")),
+  ).rigforge;
+  const block = rigforgeBlock(zen4, mining, NOW);
+  const missing = (a: Record<string, unknown>, b: Record<string, unknown>, at: string): string[] =>
+    Object.keys(a).flatMap((k) => {
+      if (!(k in b)) return [`${at}${k}`];
+      const inner = a[k];
+      const ours = b[k];
+      return inner !== null && typeof inner === "object" && !Array.isArray(inner) &&
+          k !== "config" &&
+          k !== "applied"
+        ? missing(inner as Record<string, unknown>, ours as Record<string, unknown>, `${at}${k}.`)
+        : [];
+    });
+  assertEquals(missing(anchor, block, ""), []);
+});
+
+Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne values null", () => {
+  const block = rigforgeBlock(null, mining, NOW, { snapshotError: "absent" });
+  assertEquals(shapeErrors(block, V112, true), []);
+  const health = block["health"] as Record<string, unknown>;
+  for (const key of ["hugepages_total", "governor", "msr", "service_active"]) {
+    assertEquals(health[key], null, key);
+  }
+  assertEquals(block["version"], null);
+  assertEquals(block["xmrig_version"], "v6.26.0", "XMRig's own data is intact");
+  assertEquals(block["snapshot"], {
+    status: "missing",
+    age_s: null,
+    interval_s: null,
+    stale_after_s: null,
+    probe_ms: null,
+    failed_probes: [],
+    read_error: "absent",
+  });
+  const reasons = block["reasons"] as Record<string, string>;
+  assertEquals(reasons["health.hugepages_total"], "not-running");
+  assertEquals(reasons["power.watts"], "not-running");
+});
+
+Deno.test("staleness: older than 3 intervals is stale and its data is not served", () => {
+  const at = (seconds: number) => FIXTURE_NOW_MS + seconds * 1000;
+  assertEquals(snapshotInfo(zen4, at(45)).status, "fresh");
+  assertEquals(snapshotInfo(zen4, at(46)).status, "stale");
+  assertEquals(snapshotInfo(zen4, at(-46)).status, "stale", "dated in the future");
+  assertEquals(snapshotInfo(zen4, at(46)).age_s, 46);
+  const stale = rigforgeBlock(zen4, mining, at(300));
+  assertEquals((stale["health"] as Record<string, unknown>)["hugepages_total"], null);
+  assertEquals((stale["snapshot"] as Record<string, unknown>)["status"], "stale");
+  assertEquals((stale["reasons"] as Record<string, string>)["health.governor"], "not-running");
+  const body = JSON.parse(
+    summaryBody(mining, { read: { snapshot: zen4, error: null }, now: at(300) }),
+  );
+  assertEquals(
+    body.generated_at,
+    "2026-01-15T12:00:00Z",
+    "the real (old) stamp, for Pithead to age",
+  );
+});
+
+Deno.test("XMRig unreachable: generated_at + rigforge only, with the reason", () => {
+  const down: XmrigReply = { ok: false, error: "connection refused" };
+  const body = summaryBody(down, { read: { snapshot: zen4, error: null }, now: NOW });
+  const parsed = JSON.parse(body);
+  assertEquals(Object.keys(parsed), ["generated_at", "rigforge"]);
+  assertEquals(parsed.generated_at, "2026-01-15T12:00:00Z");
+  assertEquals(parsed.rigforge.xmrig_api, "unreachable");
+  assertEquals(parsed.rigforge.xmrig_error, "connection refused");
+  assertEquals(parsed.rigforge.xmrig_version, null);
+  assertEquals(parsed.rigforge.health.hugepages_total, 1280, "snapshot data still served");
+  assertEquals(parsed.rigforge.power.hs_per_watt, null);
+});
+
+Deno.test("summary body: XMRig's value plus exactly generated_at and rigforge", () => {
+  for (
+    const name of ["summary-v1-mining.json", "api-json-v1-alias.json", "summary-v2-startup.json"]
+  ) {
+    const text = xmrigBody(name);
+    const body = summaryBody({ ok: true, text }, {
+      read: { snapshot: zen4, error: null },
+      now: NOW,
+    });
+    const parsed = parseLossless(body) as Record<string, unknown>;
+    assertEquals(Object.keys(parsed).slice(-2), ["generated_at", "rigforge"]);
+    assertEquals(without(parsed as never, ["generated_at", "rigforge"]), parseLossless(text));
+  }
+});
+
+Deno.test("hs_per_watt pairs the power window with the closest XMRig window and says which", () => {
+  assertEquals(matchWindow(15, [200, 180, 170]), { window: "10s", hs: 200 });
+  assertEquals(matchWindow(1, [200, 180, 170]), { window: "10s", hs: 200 });
+  assertEquals(matchWindow(45, [200, 180, 170]), { window: "60s", hs: 180 });
+  assertEquals(matchWindow(600, [200, 180, 170]), { window: "15m", hs: 170 });
+  assertEquals(matchWindow(15, [null, 180, null]), { window: "60s", hs: 180 }, "next closest");
+  assertEquals(matchWindow(15, [0, null, null]), null, "0.0 is not a hashrate");
+  assertEquals(matchWindow(0, [200, 180, 170]), null);
+  assertEquals(matchWindow(15, null), null);
+  const powered = withRecord(zen4, "power", {
+    watts: 125,
+    window_s: 15,
+    source: "rapl-window",
+    zones: [],
+    uptime_s: 1,
+    energy_j_total: 1,
+    reasons: {},
+  });
+  const power = rigforgeBlock(powered, mining, NOW)["power"] as Record<string, unknown>;
+  const hashrate = xmrigFacts(mining).hashrate!;
+  assertEquals(power["hs_window"], "10s");
+  assertEquals(power["hashrate_hs"], hashrate[0]);
+  assertEquals(power["hs_per_watt"], Math.round(hashrate[0]! / 125 * 100) / 100);
+  assertEquals(power["watts"], 125);
+  assertEquals(power["window_s"], 15);
+  assertEquals(power["source"], "rapl-window");
+  const warming = rigforgeBlock(
+    powered,
+    { ok: true, text: xmrigBody("summary-v2-startup.json") },
+    NOW,
+  );
+  assertEquals(
+    (warming["power"] as Record<string, unknown>)["hs_per_watt"],
+    null,
+    "[0.0, 0.0, 0.0]",
+  );
+});
+
+function withRecord(snapshot: Snapshot, name: string, record: unknown): Snapshot {
+  return { ...snapshot, records: { ...snapshot.records, [name]: record } } as Snapshot;
+}
+
+Deno.test("garbage inside records reads as null, never as a crash or a wrong type", () => {
+  const garbage = {
+    ...zen4,
+    records: Object.fromEntries(
+      Object.keys(zen4.records).map((k) => [k, {
+        total: "1280",
+        governors: [1, {}, "x".repeat(999)],
+        verdict: 7,
+        watts: "100",
+        mode: "maybe",
+        config: [1],
+        dimms: "no",
+        recent: { a: 1 },
+        reasons: { total: "bogus" },
+      }]),
+    ),
+  } as unknown as Snapshot;
+  const block = rigforgeBlock(garbage, mining, NOW);
+  assertEquals(shapeErrors(block, V112, true), []);
+  const health = block["health"] as Record<string, unknown>;
+  assertEquals(health["hugepages_total"], null);
+  assertEquals(health["governor"], null);
+  assertEquals(health["msr"], null);
+  assertEquals(
+    (block["reasons"] as Record<string, string>)["health.hugepages_total"],
+    "unreadable",
+  );
+  JSON.parse(healthBody({ read: { snapshot: garbage, error: null }, now: NOW }));
+  JSON.parse(tuneBody({ read: { snapshot: garbage, error: null }, now: NOW }));
+});
+
+Deno.test("watchdog: exactly {mode: disabled} when disabled, temperature from the thermal probe", () => {
+  const disabled = withRecord(zen4, "watchdog", { ...zen4.records.watchdog, mode: "disabled" });
+  assertEquals(rigforgeBlock(disabled, mining, NOW)["watchdog"], { mode: "disabled" });
+  const enabled = rigforgeBlock(zen4, mining, NOW)["watchdog"] as Record<string, unknown>;
+  assertEquals(enabled["mode"], "enabled");
+  assertEquals(enabled["temp_c"], zen4.records.thermal?.package_c);
+  assertEquals(enabled["max_temp_c"], 90);
+  assertEquals(enabled["resumes_below_c"], 85);
+});
+
+Deno.test("control is present only when a control outcome exists", () => {
+  assert("control" in rigforgeBlock(zen4, mining, NOW));
+  const none = withRecord(zen4, "config_view", { ...zen4.records.config_view, control: null });
+  assert(!("control" in rigforgeBlock(none, mining, NOW)));
+});
+
+Deno.test("maskSecrets masks credentials at any depth, keeps unset ones and the sentinel", () => {
+  assertEquals(
+    maskSecrets({
+      pools: [{ pass: "hunter2", "tls-fingerprint": "ab", user: "u", password: "" }],
+      nested: { api_secret: "s", token: null, already: { pass: { __secret__: true } } },
+    }),
+    {
+      pools: [{
+        pass: { __secret__: true },
+        "tls-fingerprint": { __secret__: true },
+        user: "u",
+        password: "",
+      }],
+      nested: {
+        api_secret: { __secret__: true },
+        token: null,
+        already: { pass: { __secret__: true } },
+      },
+    },
+  );
+});
+
+Deno.test("/health and /tune bodies keep v1.12's key sets and add theirs", () => {
+  const view = { read: { snapshot: zen4, error: null }, now: NOW };
+  const health = JSON.parse(healthBody(view, { verdict: { issues: 0 } }));
+  for (
+    const key of [
+      "clock_pct_of_boost",
+      "firmware",
+      "governor",
+      "hugepages_1g",
+      "hugepages_total",
+      "msr",
+      "ram",
+      "service_active",
+      "smt",
+      "throttling",
+      "watchdog",
+      "xmp",
+    ]
+  ) assert(key in health, key);
+  assertEquals(health.doctor, { verdict: { issues: 0 } });
+  assertEquals(health.generated_at, "2026-01-15T12:00:00Z");
+  const stale = JSON.parse(healthBody({ ...view, now: NOW + 3600_000 }, { verdict: {} }));
+  assertEquals(stale.doctor, null, "no verdict over stale data");
+  const tune = JSON.parse(tuneBody(view));
+  for (const key of ["applied", "autotune", "candidates_tried", "last_best_hs", "target"]) {
+    assert(key in tune, key);
+  }
+  assertEquals(tune.target, "efficiency");
+  assertEquals(tune.candidates_tried, 6);
+  assert(Array.isArray(tune.autotune.recent) && tune.autotune.recent.length > 0, "decisions");
+});
