@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse, type ParseError } from "jsonc-parser";
+import { absentOrCorrupt, isObj, mergeReasons } from "./json.ts";
 import { readText, reasonOf } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -104,18 +105,15 @@ export function parseXmrigHttp(
   } catch {
     return { value: null, why: "corrupt" };
   }
-  if (errors.length > 0 || config === null || typeof config !== "object" || Array.isArray(config)) {
-    return { value: null, why: "corrupt" };
-  }
-  const http = (config as Record<string, unknown>)["http"];
-  if (http === undefined || http === null) return { value: null, why: "absent" };
-  if (typeof http !== "object" || Array.isArray(http)) return { value: null, why: "corrupt" };
-  const block = http as Record<string, unknown>;
+  if (errors.length > 0 || !isObj(config)) return { value: null, why: "corrupt" };
+  const block = config["http"];
+  if (block === undefined || block === null) return { value: null, why: "absent" };
+  if (!isObj(block)) return { value: null, why: "corrupt" };
   const reasons: Reasons = {};
   const pick = <T>(key: string, field: string, ok: (v: unknown) => v is T): T | null => {
     const v = block[key];
     if (ok(v)) return v;
-    reasons[field] = v === undefined || v === null ? "absent" : "corrupt";
+    reasons[field] = absentOrCorrupt(v);
     return null;
   };
   const isBool = (v: unknown): v is boolean => typeof v === "boolean";
@@ -296,9 +294,7 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     if (http.value === null) reasons["xmrig_http"] = http.why;
     else {
       record.xmrig_http = http.value;
-      for (const [key, reason] of Object.entries(http.reasons)) {
-        reasons[`xmrig_http.${key}`] = reason;
-      }
+      mergeReasons(reasons, "xmrig_http.", http.reasons);
     }
   }
   return record;

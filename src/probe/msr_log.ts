@@ -1,0 +1,122 @@
+/**
+ * XMRig's own verdict on the MSR mod, from its log `<worker root>/xmrig.log`: the last MSR line
+ * since the last start banner. Only the last {@link LOG_TAIL_BYTES} are read, because RigForge
+ * appends the log across restarts (up to ~50 MB).
+ *
+ * @module
+ */
+
+import { reasonOf } from "./read.ts";
+import type { NullReason } from "./types.ts";
+
+/** What XMRig's log says about the MSR mod since its last start. */
+export interface MsrLogStatus {
+  /** `applied` (success line), `failed` (a failure line) or `none` (no MSR line yet). */
+  status: "applied" | "failed" | "none";
+  /** The preset named by the success line; `null` otherwise. */
+  preset: string | null;
+  /** The deciding line, trimmed, at most 200 characters; `null` for `none`. */
+  line: string | null;
+}
+
+/** The longest log line returned in {@link MsrLogStatus.line}. */
+export const MAX_LOG_LINE = 200;
+/** How much of the end of `xmrig.log` is read, in bytes. */
+export const LOG_TAIL_BYTES = 1024 * 1024;
+
+/** XMRig's start banner line (`* ABOUT        XMRig/6.26.0 gcc/12.2.0 ...`), printed at each start. */
+const BANNER = " * ABOUT";
+const SUCCESS = /register values for "([A-Za-z0-9_]{1,32})" preset have been set successfully/;
+const FAILURES = [
+  "FAILED TO APPLY MSR MOD",
+  "cannot set MSR",
+  "cannot read MSR",
+  "msr kernel module is not available",
+];
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/**
+ * Reads XMRig's verdict on the MSR mod from its log text. Only lines after the last start
+ * banner (a line containing ` * ABOUT`) count, so an old success before a restart does not;
+ * among those, the last MSR line decides: `register values for "<preset>" preset have been
+ * set successfully` → `applied`; `FAILED TO APPLY MSR MOD`, `cannot set MSR`,
+ * `cannot read MSR` or `msr kernel module is not available` → `failed`. ANSI colour codes are
+ * ignored; other control characters in the returned line become `.`.
+ *
+ * @param text the log (or its tail)
+ * @returns the status
+ */
+export function parseMsrLog(text: string): MsrLogStatus {
+  const lines = text.split("\n").map((line) => line.replace(ANSI, ""));
+  let start = 0;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (lines[i]!.includes(BANNER)) {
+      start = i + 1;
+      break;
+    }
+  }
+  let status: MsrLogStatus = { status: "none", preset: null, line: null };
+  for (let i = start; i < lines.length; i++) {
+    const line = lines[i]!;
+    const success = SUCCESS.exec(line);
+    if (success) {
+      status = { status: "applied", preset: success[1]!, line: clip(line) };
+    } else if (FAILURES.some((failure) => line.includes(failure))) {
+      status = { status: "failed", preset: null, line: clip(line) };
+    }
+  }
+  return status;
+}
+
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/g;
+
+/** The line as reported: control characters (left after ANSI stripping) shown as `.`. */
+function clip(line: string): string {
+  return line.trim().replace(CONTROL, ".").slice(0, MAX_LOG_LINE);
+}
+
+/**
+ * Reads the last `maxBytes` of a regular file with one positioned read, dropping the partial
+ * first line when the tail starts mid-file. Not a regular file (a FIFO, a device) →
+ * `unreadable`.
+ *
+ * @param path the file
+ * @param maxBytes how much of the end to read
+ * @param isRoot whether the process is root
+ * @returns the text, or a reason
+ */
+export async function readTail(
+  path: string,
+  maxBytes: number,
+  isRoot: boolean,
+): Promise<{ ok: true; value: string } | { ok: false; reason: NullReason }> {
+  let file: Deno.FsFile | undefined;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) return { ok: false, reason: "unreadable" };
+    file = await Deno.open(path, { read: true });
+    const size = (await file.stat()).size;
+    const start = Math.max(0, size - maxBytes);
+    const buffer = new Uint8Array(size - start);
+    await file.seek(start, Deno.SeekMode.Start);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const n = await file.read(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    let text = new TextDecoder().decode(buffer.subarray(0, filled));
+    if (start > 0) text = text.slice(text.indexOf("\n") + 1);
+    return { ok: true, value: text };
+  } catch (error) {
+    return { ok: false, reason: reasonOf(error, isRoot) };
+  } finally {
+    try {
+      file?.close();
+    } catch {
+      // already closed
+    }
+  }
+}

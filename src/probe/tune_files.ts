@@ -1,0 +1,336 @@
+/**
+ * RigForge's tune files under `<worker_root>`: `tune-overrides.json` (the applied winner, a
+ * partial XMRig config) and `rigforge-tune.json` (the last full `rigforge.sh tune` run). Pure
+ * parsers; the tune probe (`tune.ts`) reads the files.
+ *
+ * Vocabulary: the tune log says `perf`/`efficiency` (`target`); RigForge's config says
+ * `performance`/`efficiency` (`target_setting`). Both are given.
+ *
+ * @module
+ */
+
+import { SECRET } from "./config_canonical.ts";
+import { absentOrCorrupt, isObj, type JsonObject, parseJson } from "./json.ts";
+import { isoSeconds } from "./time.ts";
+import type { Reasons } from "./types.ts";
+
+/** The knobs RigForge's `tune` sweeps, normalised (`prefetch_mode`, not `scratchpad_…`). */
+export interface TuneKnobs {
+  /** `randomx.scratchpad_prefetch_mode` (0-3). */
+  prefetch_mode: number | null;
+  /** `cpu.rx` thread count; `-1` means XMRig's auto. */
+  threads: number | null;
+  /** `cpu.yield`. */
+  yield: boolean | null;
+  /** `randomx."1gb-pages"`. */
+  "1gb-pages": boolean | null;
+  /** `cpu.priority` (0-5). */
+  priority: number | null;
+  /** `cpu."huge-pages-jit"`. */
+  "huge-pages-jit": boolean | null;
+  /** `randomx.cache_qos`. */
+  cache_qos: boolean | null;
+  /** `randomx.wrmsr`. */
+  wrmsr: boolean | null;
+}
+
+/** A parse result: the value and, relative to it, why each of its `null` fields is `null`. */
+export interface Parsed<T> {
+  value: T;
+  reasons: Reasons;
+}
+
+/** The applied overrides. */
+export interface AppliedTune {
+  /**
+   * The file's content as written (a partial XMRig config), except that any credential-looking
+   * key (`pass`, `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) holding a
+   * non-empty value is replaced by `{"__secret__": true}`.
+   */
+  raw: Record<string, unknown>;
+  /** The knobs in it; `null` for a knob the file does not set (XMRig's default applies). */
+  knobs: TuneKnobs;
+}
+
+/** `best` of the last full tune: its knobs and median hashrate (H/s). */
+export interface TuneBest extends TuneKnobs {
+  /** Median H/s of the winning candidate (also for the efficiency target). */
+  hashrate: number | null;
+}
+
+/** The last full `rigforge.sh tune` run, from `rigforge-tune.json`. */
+export interface LastTuneRun {
+  /** The file's mtime, ISO 8601 UTC (the log itself carries no timestamp). */
+  finished_at: string | null;
+  /** `bench` (xmrig --bench) or `live` (against the running miner). */
+  mode: "bench" | "live" | null;
+  /** Tune vocabulary: `perf` or `efficiency`. */
+  target: "perf" | "efficiency" | null;
+  /** The same target in config vocabulary: `performance` or `efficiency`. */
+  target_setting: "performance" | "efficiency" | null;
+  /** `climb` or `grid`. */
+  search: "climb" | "grid" | null;
+  /** Search seeds (`auto`, `guess`…). */
+  seeds: string[] | null;
+  /** Measurements per candidate. */
+  iterations: number | null;
+  /** The relative improvement a step must make (0.01 = 1 %). */
+  min_delta: number | null;
+  /** The winner. */
+  best: TuneBest | null;
+  /** `best.hashrate`, H/s. */
+  best_hs: number | null;
+  /** The winner's H/s per package watt, from the result whose knobs equal `best`'s. */
+  best_hs_per_watt: number | null;
+  /** Distinct candidate knob sets measured. */
+  candidates_tried: number | null;
+  /** Results whose loaded clock fell below the throttle floor. */
+  throttled_count: number | null;
+  /** Results whose thread count exceeded the 2 MB HugePages reservation. */
+  hugepages_capped_count: number | null;
+  /** Entries in `results`. */
+  results_count: number | null;
+}
+
+/** Tune vocabulary (`target`) → config vocabulary (`target_setting`). */
+export const TUNE_TARGETS = { perf: "performance", efficiency: "efficiency" } as const;
+
+type Knob = keyof TuneKnobs;
+type Check = (value: unknown) => number | boolean | null;
+
+const intIn = (min: number, max: number): Check => (value) =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max
+    ? value
+    : null;
+const bool: Check = (value) => (typeof value === "boolean" ? value : null);
+const threadsOf: Check = (value) =>
+  Array.isArray(value) ? (value.length <= 4096 ? value.length : null) : intIn(-1, 4096)(value);
+
+const KNOB_CHECKS: Record<Knob, Check> = {
+  prefetch_mode: intIn(0, 3),
+  threads: threadsOf,
+  yield: bool,
+  "1gb-pages": bool,
+  priority: intIn(0, 5),
+  "huge-pages-jit": bool,
+  cache_qos: bool,
+  wrmsr: bool,
+};
+
+/** Where each knob lives in an XMRig config / `tune-overrides.json`. */
+const OVERRIDE_PATHS: Record<Knob, [string, string]> = {
+  prefetch_mode: ["randomx", "scratchpad_prefetch_mode"],
+  threads: ["cpu", "rx"],
+  yield: ["cpu", "yield"],
+  "1gb-pages": ["randomx", "1gb-pages"],
+  priority: ["cpu", "priority"],
+  "huge-pages-jit": ["cpu", "huge-pages-jit"],
+  cache_qos: ["randomx", "cache_qos"],
+  wrmsr: ["randomx", "wrmsr"],
+};
+
+const KNOBS = Object.keys(KNOB_CHECKS) as Knob[];
+
+/** Fills knobs from a lookup; a missing key is `absent`, a wrong type `corrupt`. */
+function knobsFrom(
+  lookup: (knob: Knob) => unknown,
+  prefix: string,
+  reasons: Reasons,
+): TuneKnobs {
+  const knobs = {} as Record<Knob, number | boolean | null>;
+  for (const knob of KNOBS) {
+    const value = lookup(knob);
+    const checked = value === undefined || value === null ? null : KNOB_CHECKS[knob](value);
+    knobs[knob] = checked;
+    if (checked === null) {
+      reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
+    }
+  }
+  return knobs as unknown as TuneKnobs;
+}
+
+const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
+
+/** Replaces credential-looking values with the `{"__secret__": true}` sentinel, at any depth. */
+function redactCredentials(value: unknown, depth = 0): unknown {
+  if (depth > 32) return null;
+  if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
+  if (!isObj(value)) return value;
+  const out: JsonObject = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
+      ? { ...SECRET }
+      : redactCredentials(v, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * Parses `<worker_root>/tune-overrides.json`, the partial XMRig config `rigforge.sh tune` and
+ * `autotune` deep-merge into XMRig's config, e.g.
+ * `{"randomx":{"scratchpad_prefetch_mode":2},"cpu":{"yield":false,"rx":8}}`.
+ *
+ * @param json the file content
+ * @returns the raw object (credentials masked) and its knobs, with reasons keyed
+ *   `knobs.<knob>`; `null` when the text is not a JSON object (empty, truncated, garbage)
+ */
+export function parseOverrides(json: string): Parsed<AppliedTune> | null {
+  try {
+    const raw = parseJson(json);
+    if (!isObj(raw)) return null;
+    const reasons: Reasons = {};
+    const knobs = knobsFrom(
+      (knob) => {
+        const [section, key] = OVERRIDE_PATHS[knob];
+        const block = raw[section];
+        return isObj(block) ? block[key] : undefined;
+      },
+      "knobs.",
+      reasons,
+    );
+    return { value: { raw: redactCredentials(raw) as JsonObject, knobs }, reasons };
+  } catch {
+    return null; // pathological nesting
+  }
+}
+
+function enumOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  key: string,
+  reasons: Reasons,
+): T | null {
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) {
+    return value as T;
+  }
+  reasons[key] = absentOrCorrupt(value);
+  return null;
+}
+
+function numberOf(
+  value: unknown,
+  key: string,
+  reasons: Reasons,
+  integer = false,
+): number | null {
+  if (
+    typeof value === "number" && Number.isFinite(value) && value >= 0 &&
+    (!integer || Number.isSafeInteger(value))
+  ) {
+    return value;
+  }
+  reasons[key] = absentOrCorrupt(value);
+  return null;
+}
+
+/** Knobs of a tune-log entry (flat keys; `best` says `scratchpad_prefetch_mode`). */
+function logKnobs(entry: JsonObject, prefix: string, reasons: Reasons): TuneKnobs {
+  return knobsFrom(
+    (knob) =>
+      knob === "prefetch_mode"
+        ? entry["prefetch_mode"] ?? entry["scratchpad_prefetch_mode"]
+        : entry[knob],
+    prefix,
+    reasons,
+  );
+}
+
+function knobKey(knobs: TuneKnobs): string {
+  return KNOBS.map((k) => String(knobs[k])).join("|");
+}
+
+/**
+ * Parses `<worker_root>/rigforge-tune.json`, the last full tune (overwritten by each run; no
+ * timestamp inside, so the file's mtime is the finishing time).
+ *
+ * @param json the file content
+ * @param mtimeMs the file's modification time (ms since the epoch), or `null` when unknown
+ * @returns the summarised run with reasons keyed relative to it (`best_hs_per_watt`), or `null`
+ *   when the text is not a JSON object
+ */
+export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastTuneRun> | null {
+  const log = parseJson(json);
+  if (!isObj(log)) return null;
+  const reasons: Reasons = {};
+  const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
+  if (finished_at === null) reasons["finished_at"] = "absent";
+  const target = enumOf(log["target"], ["perf", "efficiency"] as const, "target", reasons);
+  const target_setting = target === null ? null : TUNE_TARGETS[target];
+  if (target_setting === null) reasons["target_setting"] = reasons["target"] ?? "absent";
+
+  let seeds: string[] | null = null;
+  const rawSeeds = log["seeds"];
+  if (Array.isArray(rawSeeds) && rawSeeds.every((s) => typeof s === "string")) {
+    seeds = (rawSeeds as string[]).slice(0, 16).map((s) => s.slice(0, 32));
+  } else reasons["seeds"] = absentOrCorrupt(rawSeeds);
+
+  let best: TuneBest | null = null;
+  const rawBest = log["best"];
+  if (isObj(rawBest)) {
+    const knobs = logKnobs(rawBest, "best.", reasons);
+    best = { ...knobs, hashrate: numberOf(rawBest["hashrate"], "best.hashrate", reasons) };
+  } else reasons["best"] = absentOrCorrupt(rawBest);
+  const best_hs = best?.hashrate ?? null;
+  if (best_hs === null) {
+    reasons["best_hs"] = reasons["best.hashrate"] ?? reasons["best"] ?? "absent";
+  }
+
+  let best_hs_per_watt: number | null = null;
+  let candidates_tried: number | null = null;
+  let throttled_count: number | null = null;
+  let hugepages_capped_count: number | null = null;
+  let results_count: number | null = null;
+  const results = log["results"];
+  if (Array.isArray(results)) {
+    results_count = results.length;
+    const distinct = new Set<string>();
+    throttled_count = 0;
+    hugepages_capped_count = 0;
+    const bestKey = best === null ? null : knobKey(best);
+    for (const entry of results.slice(0, 100_000)) {
+      if (!isObj(entry)) continue;
+      const key = knobKey(logKnobs(entry, "", {}));
+      distinct.add(key);
+      if (entry["throttled"] === true) throttled_count++;
+      if (entry["hugepages_capped"] === true) hugepages_capped_count++;
+      const hpw = entry["hs_per_watt"];
+      if (key === bestKey && typeof hpw === "number" && Number.isFinite(hpw) && hpw >= 0) {
+        best_hs_per_watt = hpw;
+      }
+    }
+    candidates_tried = distinct.size;
+    if (best_hs_per_watt === null) reasons["best_hs_per_watt"] = "absent";
+  } else {
+    const why = absentOrCorrupt(results);
+    for (
+      const key of [
+        "best_hs_per_watt",
+        "candidates_tried",
+        "throttled_count",
+        "hugepages_capped_count",
+        "results_count",
+      ]
+    ) reasons[key] = why;
+  }
+
+  return {
+    value: {
+      finished_at,
+      mode: enumOf(log["mode"], ["bench", "live"] as const, "mode", reasons),
+      target,
+      target_setting,
+      search: enumOf(log["search"], ["climb", "grid"] as const, "search", reasons),
+      seeds,
+      iterations: numberOf(log["iterations"], "iterations", reasons, true),
+      min_delta: numberOf(log["min_delta"], "min_delta", reasons),
+      best,
+      best_hs,
+      best_hs_per_watt,
+      candidates_tried,
+      throttled_count,
+      hugepages_capped_count,
+      results_count,
+    },
+    reasons,
+  };
+}
