@@ -16,7 +16,11 @@ import type { CommandResult, CommandRunner } from "./types.ts";
  * @param options bounds
  * @returns exit code and output, or a failure reason
  */
-export const runCommand: CommandRunner = async (command, args, options = {}) => {
+export async function runCommand(
+  command: string,
+  args: readonly string[],
+  options: { timeoutMs?: number; maxBytes?: number } = {},
+): Promise<CommandResult> {
   const timeoutMs = options.timeoutMs ?? 2000;
   const maxBytes = options.maxBytes ?? 1024 * 1024;
   let child: Deno.ChildProcess;
@@ -58,7 +62,7 @@ export const runCommand: CommandRunner = async (command, args, options = {}) => 
   } finally {
     clearTimeout(timer);
   }
-};
+}
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -81,7 +85,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
  * @returns a runner
  */
 export function replayRunner(dir: string): CommandRunner {
-  return async (command, args) => {
+  return async (command: string, args: readonly string[]): Promise<CommandResult> => {
     const name = [command, ...args].join(" ").replaceAll("/", "%2F");
     try {
       const text = await Deno.readTextFile(`${dir}/${name}`);
