@@ -76,6 +76,16 @@ function healthy(): ProbeRecords {
       verdict: "applied",
       reasons: {},
     },
+    xmrig_log: {
+      dataset: {
+        pct: 100,
+        allocated: 1168,
+        total: 1168,
+        line: "randomx  allocated 2336 MB (2080+256) huge pages 100% 1168/1168 +JIT (57 ms)",
+      },
+      threads: null,
+      reasons: { threads: "not-running" },
+    },
     firmware: {
       board_vendor: "ASUSTeK COMPUTER INC.",
       board_name: "ROG STRIX X670E-E GAMING WIFI",
@@ -541,4 +551,21 @@ Deno.test("doctorSection: the verdict with the issues' and warnings' lines", () 
   assertEquals(section.warnings.map((w) => w.id), ["governor"]);
   assertEquals(section.needs_root, ["ram-layout"]);
   assertEquals(sectionOf(evaluate(records, USER)), section);
+});
+
+Deno.test("xmrig-hugepages-log: 100 % since the start ok, below a warning, none skipped", () => {
+  const find = (records: ProbeRecords) =>
+    evaluate(records, ROOT).checks.find((c) => c.id === "xmrig-hugepages-log");
+  const rig = healthy();
+  assertEquals(find(rig)?.status, "ok");
+  rig.xmrig_log = {
+    dataset: { pct: 50, allocated: 584, total: 1168, line: "x" },
+    threads: null,
+    reasons: {},
+  };
+  assertEquals(find(rig)?.status, "warn");
+  rig.xmrig_log = { dataset: null, threads: null, reasons: { dataset: "not-running" } };
+  assertEquals(find(rig)?.status, "skipped");
+  rig.xmrig_log = null;
+  assertEquals(find(rig)?.status !== "ok", true);
 });

@@ -747,3 +747,18 @@ Deno.test("msrProbe: hostile inputs give reasons, not throws or hangs", async ()
     assertEquals([odd.reasons["log"], odd.reasons["readback"]], ["unreadable", "absent"]);
   });
 });
+
+Deno.test("parseHugepagesLog keeps only the lines since XMRig's last start", async () => {
+  const { parseHugepagesLog } = await import("../src/probe/xmrig_log.ts");
+  const old = "[t]  randomx  allocated 2336 MB (2080+256) huge pages 100% 1168/1168 +JIT (57 ms)\n";
+  const banner = "[t]  * ABOUT        XMRig/6.26.0 gcc/12.2.0\n";
+  const now = "[t]  randomx  allocated 2336 MB (2080+256) huge pages 50% 584/1168 +JIT (57 ms)\n" +
+    "[t]  cpu      READY threads 16/16 (16) huge pages 100% 16/16 memory 32768 KB (8 ms)\n";
+  const parsed = parseHugepagesLog(old + banner + now);
+  if (parsed.dataset?.pct !== 50 || parsed.dataset.allocated !== 584) throw new Error("dataset");
+  if (parsed.threads?.pct !== 100 || parsed.threads.total !== 16) throw new Error("threads");
+  const none = parseHugepagesLog(old + banner);
+  if (none.dataset !== null || none.threads !== null) throw new Error("old lines counted");
+  const bogus = parseHugepagesLog("[t]  randomx  allocated 1 MB huge pages 900% 9/1\n");
+  if (bogus.dataset !== null) throw new Error("impossible values accepted");
+});

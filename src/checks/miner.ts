@@ -270,9 +270,9 @@ export function msrReadbackCheck(records: ProbeRecords): Check {
 
 /**
  * Check 16: XMRig's huge-pages allocation as its log reports it since its last start. RigForge
- * grepped the whole appended log, so an old 100 % line passed forever. The MSR probe does not
- * expose the log's huge-pages lines, and checks never read files, so this check reports
- * `skipped` until a probe provides them.
+ * grepped the whole appended log, so an old 100 % line passed forever; the `xmrig_log` probe
+ * keeps only the lines since the last start banner. Below 100 % is a warning, not an issue
+ * (RigForge's rule); no line since the start is skipped.
  *
  * @param records the probe records
  * @returns the `xmrig-hugepages-log` check
@@ -280,8 +280,18 @@ export function msrReadbackCheck(records: ProbeRecords): Check {
 export function hugepagesLogCheck(records: ProbeRecords): Check {
   const id = "xmrig-hugepages-log";
   const title = "XMRig huge pages (log)";
-  if (records.msr === null) return missingProbe(id, title, "msr");
-  return check(id, "skipped", title, "no probe reports XMRig's huge-pages log lines yet", {
-    reason: "unsupported",
-  });
+  const log = records.xmrig_log;
+  if (log === null) return missingProbe(id, title, "xmrig_log");
+  const lines = [log.dataset, log.threads].filter((l) => l !== null);
+  if (lines.length === 0) {
+    const reason = log.reasons["dataset"] ?? "absent";
+    return check(id, "skipped", title, "no huge-pages line since XMRig's last start", { reason });
+  }
+  const data = { dataset: log.dataset, threads: log.threads };
+  const low = lines.find((l) => l.pct < 100);
+  if (low !== undefined) {
+    const detail = `below 100 % since XMRig's last start: ${low.allocated}/${low.total} pages huge`;
+    return check(id, "warn", title, detail, data);
+  }
+  return check(id, "ok", title, "100 % since XMRig's last start", data);
 }

@@ -19,6 +19,7 @@ import { thermalProbe, type ThermalRecord } from "./thermal.ts";
 import { tuneProbe, type TuneRecord } from "./tune.ts";
 import type { Probe, ProbeContext, ProbeFailure } from "./types.ts";
 import { watchdogProbe, type WatchdogRecord } from "./watchdog.ts";
+import { xmrigLogProbe, type XmrigLogRecord } from "./xmrig_log.ts";
 
 /** Every probe's record, by probe name; `null` when the probe failed as a whole. */
 export interface ProbeRecords {
@@ -26,6 +27,7 @@ export interface ProbeRecords {
   cpu: CpuRecord | null;
   memory: MemoryRecord | null;
   msr: MsrRecord | null;
+  xmrig_log: XmrigLogRecord | null;
   firmware: FirmwareRecord | null;
   power: PowerRecord | null;
   thermal: ThermalRecord | null;
@@ -43,6 +45,7 @@ export const PROBES: { [K in keyof ProbeRecords]: Probe<NonNullable<ProbeRecords
   cpu: cpuProbe,
   memory: memoryProbe,
   msr: msrProbe,
+  xmrig_log: xmrigLogProbe,
   firmware: firmwareProbe,
   power: powerProbe,
   thermal: thermalProbe,

@@ -48,17 +48,8 @@ const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
  * @returns the status
  */
 export function parseMsrLog(text: string): MsrLogStatus {
-  const lines = text.split("\n").map((line) => line.replace(ANSI, ""));
-  let start = 0;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (lines[i]!.includes(BANNER)) {
-      start = i + 1;
-      break;
-    }
-  }
   let status: MsrLogStatus = { status: "none", preset: null, line: null };
-  for (let i = start; i < lines.length; i++) {
-    const line = lines[i]!;
+  for (const line of linesSinceLastStart(text)) {
     const success = SUCCESS.exec(line);
     if (success) {
       status = { status: "applied", preset: success[1]!, line: clip(line) };
@@ -69,11 +60,32 @@ export function parseMsrLog(text: string): MsrLogStatus {
   return status;
 }
 
+/**
+ * The lines of an XMRig log written since its last start: after the last line containing the
+ * start banner ` * ABOUT` (or all lines when the tail holds no banner), ANSI colour codes removed.
+ *
+ * @param text the log (or its tail)
+ * @returns the lines since the last start
+ */
+export function linesSinceLastStart(text: string): string[] {
+  const lines = text.split("\n").map((line) => line.replace(ANSI, ""));
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (lines[i]!.includes(BANNER)) return lines.slice(i + 1);
+  }
+  return lines;
+}
+
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/g;
 
-/** The line as reported: control characters (left after ANSI stripping) shown as `.`. */
-function clip(line: string): string {
+/**
+ * A log line as reported: trimmed, control characters (left after ANSI stripping) shown as
+ * `.`, at most {@link MAX_LOG_LINE} characters.
+ *
+ * @param line the raw line
+ * @returns the line to report
+ */
+export function clip(line: string): string {
   return line.trim().replace(CONTROL, ".").slice(0, MAX_LOG_LINE);
 }
 

@@ -63,6 +63,7 @@ const RECORD_KEYS = {
   cpu: true,
   memory: true,
   msr: true,
+  xmrig_log: true,
   firmware: true,
   power: true,
   thermal: true,
