@@ -96,14 +96,21 @@ const NULL_REASONS: readonly NullReason[] = [
 ];
 
 /**
- * A record's reason for a field, checked against the known vocabulary.
+ * A record's reason for a field, checked against the known vocabulary; when the field itself
+ * has none, the nearest parent's reason (a `null` object explains its leaves).
  *
  * @param record the probe record (or `null`)
  * @param field the dotted field path inside the record
  * @returns the reason, or `null` when the record names none
  */
 export function reasonIn(record: Obj | null, field: string): NullReason | null {
-  return oneOf(obj(record?.["reasons"])?.[field], NULL_REASONS);
+  const reasons = obj(record?.["reasons"]);
+  // A null parent (`last_run`) carries the reason for all its leaves (`last_run.target`).
+  for (let path = field; path !== ""; path = path.slice(0, Math.max(0, path.lastIndexOf(".")))) {
+    const reason = oneOf(reasons?.[path], NULL_REASONS);
+    if (reason !== null) return reason;
+  }
+  return null;
 }
 
 /**

@@ -50,14 +50,14 @@ export function healthSection(src: Source, prefix = "health"): Obj {
     throttling: pct === null
       ? src.log.note(at("throttling"), null, src.log.reasons[at("clock_pct_of_boost")] ?? null)
       : pct < MIN_CLOCK_PCT,
-    hugepages: hugepages(src),
-    msr_detail: msrDetail(src),
-    cpu: cpu(src),
+    hugepages: hugepages(src, at("hugepages")),
+    msr_detail: msrDetail(src, at("msr_detail")),
+    cpu: cpu(src, at("cpu")),
     numa: {
       nodes: src.get(at("numa.nodes"), "cpu", "numa_nodes", int),
       epyc_nps1_suspect: src.get(at("numa.epyc_nps1_suspect"), "cpu", "epyc_nps1_suspect", bool),
     },
-    services: services(src),
+    services: services(src, at("services")),
   };
 }
 
@@ -70,7 +70,8 @@ function governor(src: Source, path: string): string | null {
 
 function msr(src: Source, path: string): "ok" | "fail" | "none" | null {
   const verdict = src.get(path, "msr", "verdict", (v) => str(v, 32));
-  return src.log.note(path, verdict === null ? null : MSR_V112[verdict] ?? null, "corrupt");
+  if (verdict === null) return null; // src.get noted why
+  return src.log.note(path, MSR_V112[verdict] ?? null, "corrupt");
 }
 
 function ram(src: Source, path: string): Obj {
@@ -107,67 +108,78 @@ function firmware(src: Source, path: string): Obj {
   };
 }
 
-function hugepages(src: Source): Obj {
-  const h = src.record("hugepages");
-  const total = int(h?.["total"]);
-  const free = int(h?.["free"]);
-  const size = int(h?.["size_kb"]);
-  const memKb = int(h?.["mem_total_kb"]);
+function hugepages(src: Source, path: string): Obj {
+  const get = (key: string, field: string) => src.get(`${path}.${key}`, "hugepages", field, int);
+  const total = get("total", "total");
+  const free = get("free", "free");
+  const size = get("size_kb", "size_kb");
+  const memKb = src.get(`${path}.mem_total_kb`, "hugepages", "mem_total_kb", int);
+  const derived = <T>(key: string, value: T | null, from: (number | null)[]) =>
+    src.log.note(`${path}.${key}`, value, from.includes(null) ? "absent" : "unsupported");
   return {
     total,
     free,
-    used_pct: total !== null && free !== null && total > 0
-      ? Math.floor((total - free) * 100 / total)
-      : null,
+    used_pct: derived(
+      "used_pct",
+      total !== null && free !== null && total > 0
+        ? Math.floor((total - free) * 100 / total)
+        : null,
+      [total, free],
+    ),
     size_kb: size,
-    reserved_pct_of_ram: total !== null && size !== null && memKb
-      ? Math.round(total * size * 1000 / memKb) / 10
-      : null,
-    pages_1g: int(h?.["pages_1g"]),
-    free_1g: int(h?.["free_1g"]),
+    reserved_pct_of_ram: derived(
+      "reserved_pct_of_ram",
+      total !== null && size !== null && memKb
+        ? Math.round(total * size * 1000 / memKb) / 10
+        : null,
+      [total, size, memKb],
+    ),
+    pages_1g: get("pages_1g", "pages_1g"),
+    free_1g: get("free_1g", "free_1g"),
   };
 }
 
-function msrDetail(src: Source): Obj {
-  const m = src.record("msr");
-  const log = obj(m?.["log"]);
-  const readback = obj(m?.["readback"]);
+function msrDetail(src: Source, path: string): Obj {
+  const get = <T>(key: string, read: (v: unknown) => T | null) =>
+    src.get(`${path}.${key}`, "msr", key, read);
+  const text = (v: unknown) => str(v, 32);
+  const log = get("log", obj);
+  const readback = get("readback", obj);
   return {
-    verdict: oneOf(m?.["verdict"], ["applied", "failed", "not-applied", "unverified"]),
-    preset: str(m?.["preset"], 32),
-    module_loaded: bool(m?.["module_loaded"]),
+    verdict: get("verdict", (v) => oneOf(v, ["applied", "failed", "not-applied", "unverified"])),
+    preset: get("preset", text),
+    module_loaded: get("module_loaded", bool),
     log: log === null ? null : {
-      status: oneOf(log["status"], ["applied", "failed", "none"]),
-      preset: str(log["preset"], 32),
+      status: get("log.status", (v) => oneOf(v, ["applied", "failed", "none"])),
+      preset: get("log.preset", text),
     },
     readback: readback === null ? null : {
-      matched: int(readback["matched"]),
-      total: int(readback["total"]),
-      unreadable: int(readback["unreadable"]),
+      matched: get("readback.matched", int),
+      total: get("readback.total", int),
+      unreadable: get("readback.unreadable", int),
     },
   };
 }
 
-function cpu(src: Source): Obj {
-  const c = src.record("cpu");
-  const throttle = obj(c?.["throttle"]);
+function cpu(src: Source, path: string): Obj {
+  const get = <T>(key: string, field: string, read: (v: unknown) => T | null) =>
+    src.get(`${path}.${key}`, "cpu", field, read);
   return {
-    model_name: str(c?.["model_name"], 128),
-    logical_cpus: int(c?.["logical_cpus"]),
-    boost_khz: int(c?.["boost_khz"]),
-    busy_cpus: int(c?.["busy_cpus"]),
-    busy_freq_khz_mean: int(c?.["busy_freq_khz_mean"]),
-    load_source: oneOf(c?.["load_source"], ["window", "since-boot"]),
-    load_window_s: num(c?.["load_window_s"]),
-    smt_active: bool(obj(c?.["smt"])?.["active"]),
-    core_throttle_count: int(throttle?.["core_throttle_count"]),
-    package_throttle_count: int(throttle?.["package_throttle_count"]),
+    model_name: get("model_name", "model_name", (v) => str(v, 128)),
+    logical_cpus: get("logical_cpus", "logical_cpus", int),
+    boost_khz: get("boost_khz", "boost_khz", int),
+    busy_cpus: get("busy_cpus", "busy_cpus", int),
+    busy_freq_khz_mean: get("busy_freq_khz_mean", "busy_freq_khz_mean", int),
+    load_source: get("load_source", "load_source", (v) => oneOf(v, ["window", "since-boot"])),
+    load_window_s: get("load_window_s", "load_window_s", num),
+    smt_active: get("smt_active", "smt.active", bool),
+    core_throttle_count: get("core_throttle_count", "throttle.core_throttle_count", int),
+    package_throttle_count: get("package_throttle_count", "throttle.package_throttle_count", int),
   };
 }
 
-function services(src: Source): Obj {
-  const s = src.record("service");
-  const state = (key: string) => str(s?.[key], 32);
+function services(src: Source, path: string): Obj {
+  const state = (key: string) => src.get(`${path}.${key}`, "service", key, (v) => str(v, 32));
   return {
     xmrig: state("xmrig"),
     api_socket: state("api_socket"),

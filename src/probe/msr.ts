@@ -133,7 +133,11 @@ async function collectLog(ctx: ProbeContext, reasons: Reasons): Promise<MsrLogSt
     reasons["log"] = tail.reason;
     return null;
   }
-  return parseMsrLog(tail.value);
+  const log = parseMsrLog(tail.value);
+  // A failure line or no MSR line names no preset and has no deciding line.
+  if (log.preset === null) reasons["log.preset"] = "absent";
+  if (log.line === null) reasons["log.line"] = "absent";
+  return log;
 }
 
 async function collectReadback(
