@@ -1,0 +1,423 @@
+/**
+ * `rigforge-api serve`: the read-only sister API. Unprivileged; wires the pieces together:
+ * config and auth (once, at start), the snapshot cache, the XMRig client, the handler, the
+ * listener (socket-activated or standalone), admission control, and the embedded prober for
+ * machines without a probe timer.
+ *
+ * Embedded probing: when `serve` is not socket-activated and no producer keeps the snapshot
+ * fresh (the file is missing, unreadable or older than 3 of its intervals at start;
+ * `--embedded-probe auto`), it runs the probes itself every `--probe-interval` seconds, off the
+ * request path, carrying the rate counters in memory. Socket-activated (under systemd) it never
+ * does: the root probe timer feeds it. Requests get whichever snapshot is newer, the file's or
+ * the embedded one.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { doctorSection } from "../checks.ts";
+import { snapshotInfo } from "../merge.ts";
+import { runProbes } from "../probe/mod.ts";
+import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import {
+  buildSnapshot,
+  createSnapshotCache,
+  DEFAULT_INTERVAL_S,
+  DEFAULT_SNAPSHOT_PATH,
+  parseTime,
+  readSnapshotFile,
+  type Snapshot,
+  type SnapshotRead,
+} from "../snapshot.ts";
+import { isIPv4, isIPv6 } from "../ip.ts";
+import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
+import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
+import { buildAuth } from "../http/auth.ts";
+import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
+import {
+  type ListenTarget,
+  type RunningServer,
+  socketActivation,
+  startServer,
+} from "../http/listen.ts";
+import {
+  type Command,
+  intFlag,
+  type Io,
+  numberFlag,
+  parseCommandArgs,
+  UsageError,
+} from "./args.ts";
+import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+
+/** Default `--xmrig`. */
+export const DEFAULT_XMRIG = "http://127.0.0.1:8080";
+/** Default `--bind` when the config has no `api_bind`. */
+export const DEFAULT_BIND = "0.0.0.0";
+/** Default `--port` when the config has no `api_port`. */
+export const DEFAULT_PORT = 8081;
+/** Default `--idle-exit`, seconds. */
+export const DEFAULT_IDLE_EXIT_S = 120;
+/** How long the first embedded pass samples rates, ms. */
+export const EMBEDDED_SAMPLE_MS = 250;
+
+/** `--embedded-probe`. */
+export type EmbeddedMode = "auto" | "on" | "off";
+
+/** The parsed and validated `serve` flags. */
+export interface ServeArgs {
+  /** `--bind`, or `null` for the config's `api_bind` (else 0.0.0.0). */
+  bind: string | null;
+  /** `--port`, or `null` for the config's `api_port` (else 8081); 0 = any free port. */
+  port: number | null;
+  /** XMRig's API origin. */
+  xmrig: string;
+  /** The snapshot file. */
+  snapshot: string;
+  /** Seconds without an open connection before a socket-activated server exits (0 = never). */
+  idleExitS: number;
+  /** Embedded probing. */
+  embeddedProbe: EmbeddedMode;
+  /** Embedded probe period, seconds. */
+  probeIntervalS: number;
+  /** Per-source admission rate, connections/s (0 = unlimited). */
+  rate: number;
+  /** Per-source burst. */
+  burst: number;
+  /** Global admission rate, connections/s (0 = unlimited). */
+  globalRate: number;
+  /** The shared location flags (`--rigforge-home`, `--config`, `--root`), for `buildContext`. */
+  location: Record<string, string | boolean | undefined>;
+}
+
+const OPTIONS = {
+  ...LOCATION_OPTIONS,
+  bind: { type: "string" },
+  port: { type: "string" },
+  xmrig: { type: "string" },
+  snapshot: { type: "string" },
+  "idle-exit": { type: "string" },
+  "embedded-probe": { type: "string" },
+  "probe-interval": { type: "string" },
+  rate: { type: "string" },
+  burst: { type: "string" },
+  "global-rate": { type: "string" },
+} as const;
+
+const CONFIG_HELP =
+  `  --config FILE         RigForge config to read (default: $CREDENTIALS_DIRECTORY/config when
+                        set, as under systemd's LoadCredential=, else <rigforge-home>/config.json)`;
+
+const HELP =
+  `rigforge-api serve: answer the read-only sister API (XMRig's summary plus RigForge's data)
+
+USAGE:
+  rigforge-api serve [flags]
+
+OPTIONS:
+  --bind ADDR               address to listen on when not socket-activated; "::" is dual-stack
+                            (default: the config's api_bind, else ${DEFAULT_BIND})
+  --port N                  port to listen on when not socket-activated; 0 = any free port
+                            (default: the config's api_port, else ${DEFAULT_PORT})
+  --xmrig URL               XMRig's HTTP API (default ${DEFAULT_XMRIG})
+  --snapshot FILE           the snapshot 'probe' writes (default ${DEFAULT_SNAPSHOT_PATH})
+  --idle-exit SECONDS       socket-activated only: exit after this long without an open
+                            connection; systemd starts it again on the next one
+                            (default ${DEFAULT_IDLE_EXIT_S}, 0 = never)
+  --embedded-probe MODE     auto, on or off: probe in-process every --probe-interval instead of
+                            relying on the probe timer; auto = when not socket-activated and the
+                            snapshot is missing or older than 3 intervals at start (default auto)
+  --probe-interval SECONDS  embedded probe period (default ${DEFAULT_INTERVAL_S})
+  --rate N                  connections per second one source address may open (IPv6: one
+                            /64) (default ${DEFAULT_ADMISSION.rate}, 0 = unlimited)
+  --burst N                 connections one quiet source may open at once (default ${DEFAULT_ADMISSION.burst})
+  --global-rate N           connections per second from all sources together
+                            (default ${DEFAULT_ADMISSION.globalRate}, 0 = unlimited)
+${LOCATION_HELP.replace(/ {2}--config FILE[^\n]*\n/, `${CONFIG_HELP}\n`)}
+  -h, --help                show this help
+
+Started by systemd (rigforge-api.socket, Accept=no) it serves the inherited socket (fd 3) and
+ignores --bind/--port. Started by hand it listens on --bind/--port and never idle-exits.
+Connections over budget are closed right after accept. Every response carries
+'Connection: close'. The config is read once at start: restart to pick up a new token. A config
+that exists but is unusable (bad JSON, ACCESS_TOKEN not a string) is refused: exit 1.
+
+EXAMPLES:
+  rigforge-api serve
+  rigforge-api serve --bind 127.0.0.1 --port 9081 --embedded-probe on
+  rigforge-api serve --xmrig http://127.0.0.1:18080 --snapshot /tmp/snapshot.json
+  systemd-socket-activate -l 127.0.0.1:8081 rigforge-api serve --idle-exit 30
+`;
+
+/**
+ * Parses and validates the `serve` flags.
+ *
+ * @param argv the arguments after `serve`
+ * @returns the typed flags
+ * @throws {UsageError} on any mistake
+ */
+export function parseServeArgs(argv: string[]): ServeArgs {
+  const values = parseCommandArgs(argv, OPTIONS);
+  const bind = typeof values["bind"] === "string" ? values["bind"] : null;
+  if (bind !== null && !isIPv4(bind) && !isIPv6(bind)) {
+    throw new UsageError(`--bind must be an IPv4 or IPv6 address (e.g. 0.0.0.0, ::, 127.0.0.1)`);
+  }
+  const port = values["port"] === undefined
+    ? null
+    : intFlag(values["port"], "--port", 0, [0, 65535]);
+  const xmrigText = typeof values["xmrig"] === "string" ? values["xmrig"] : DEFAULT_XMRIG;
+  const xmrig = xmrigOrigin(xmrigText);
+  if (xmrig === null) throw new UsageError("--xmrig must be an http:// or https:// URL");
+  const mode = values["embedded-probe"] ?? "auto";
+  if (mode !== "auto" && mode !== "on" && mode !== "off") {
+    throw new UsageError("--embedded-probe must be auto, on or off");
+  }
+  const location: Record<string, string | boolean | undefined> = {};
+  for (const key of Object.keys(LOCATION_OPTIONS)) location[key] = values[key];
+  return {
+    bind,
+    port,
+    xmrig,
+    snapshot: typeof values["snapshot"] === "string" ? values["snapshot"] : DEFAULT_SNAPSHOT_PATH,
+    idleExitS: numberFlag(values["idle-exit"], "--idle-exit", DEFAULT_IDLE_EXIT_S, [0, 86400]),
+    embeddedProbe: mode,
+    probeIntervalS: numberFlag(
+      values["probe-interval"],
+      "--probe-interval",
+      DEFAULT_INTERVAL_S,
+      [1, 86400],
+    ),
+    rate: numberFlag(values["rate"], "--rate", DEFAULT_ADMISSION.rate, [0, 1_000_000]),
+    burst: intFlag(values["burst"], "--burst", DEFAULT_ADMISSION.burst, [1, 1_000_000]),
+    globalRate: numberFlag(
+      values["global-rate"],
+      "--global-rate",
+      DEFAULT_ADMISSION.globalRate,
+      [0, 1_000_000],
+    ),
+    location,
+  };
+}
+
+/** The embedded-probe decision and why, for the startup line. */
+export interface EmbeddedDecision {
+  embedded: boolean;
+  why: string;
+}
+
+/**
+ * Decides whether to probe in-process: never when socket-activated (the root probe timer feeds
+ * the server), always with `on`, never with `off`; `auto` when the snapshot at start is missing,
+ * unreadable or stale (older than 3 of its own intervals).
+ *
+ * @param mode `--embedded-probe`
+ * @param activated whether systemd passed a socket
+ * @param snapshot the snapshot file's content at start, or `null` when absent or unusable
+ * @param now wall clock, ms since the epoch
+ * @returns the decision
+ */
+export function decideEmbedded(
+  mode: EmbeddedMode,
+  activated: boolean,
+  snapshot: Snapshot | null,
+  now: number,
+): EmbeddedDecision {
+  if (activated) return { embedded: false, why: "socket-activated: the probe timer feeds it" };
+  if (mode === "off") return { embedded: false, why: "--embedded-probe off" };
+  if (mode === "on") return { embedded: true, why: "--embedded-probe on" };
+  const status = snapshotInfo(snapshot, now).status;
+  return status === "fresh"
+    ? { embedded: false, why: "the snapshot file is fresh" }
+    : { embedded: true, why: `the snapshot file is ${status}` };
+}
+
+/** A running embedded prober. */
+export interface EmbeddedProber {
+  /** The latest snapshot it made, or `null` before the first pass ends. */
+  latest(): Snapshot | null;
+  /** Resolves when the first pass has ended. */
+  readonly first: Promise<void>;
+  /** Stops probing (a pass in progress finishes; no further pass starts). */
+  stop(): void;
+}
+
+/**
+ * Probes in-process every `intervalS` seconds (the next pass starts `intervalS` after the end of
+ * the previous one, so passes never overlap), carrying the rate counters from pass to pass.
+ *
+ * @param ctx the probe context (its `previous` is ignored; the first pass samples instead)
+ * @param intervalS the period, seconds
+ * @returns the prober
+ */
+export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): EmbeddedProber {
+  let latest: Snapshot | null = null;
+  let previous: PreviousCounters | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+
+  async function pass(): Promise<void> {
+    const passCtx: ProbeContext = { ...ctx, previous, sampleMs: EMBEDDED_SAMPLE_MS };
+    const started = passCtx.now();
+    try {
+      const result = await runProbes(passCtx);
+      latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
+      const counters = latest.counters;
+      previous = counters.cpu_times === null && counters.energy_uj === null ? null : counters;
+    } catch {
+      // runProbes turns every probe failure into data; keep the last snapshot otherwise
+    }
+  }
+
+  function schedule(): void {
+    if (!stopped) timer = setTimeout(() => void pass().then(schedule), intervalS * 1000);
+  }
+
+  const first = pass().then(schedule);
+  return {
+    latest: () => latest,
+    first,
+    stop(): void {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The newer of the file's snapshot and the embedded one (by `generated_at`).
+ *
+ * @param read what the file cache says
+ * @param embedded the embedded prober's latest, or `null`
+ * @returns what the request sees
+ */
+export function newerSnapshot(read: SnapshotRead, embedded: Snapshot | null): SnapshotRead {
+  if (embedded === null) return read;
+  if (read.snapshot !== null) {
+    const file = parseTime(read.snapshot.generated_at) ?? -Infinity;
+    const mine = parseTime(embedded.generated_at) ?? -Infinity;
+    if (file >= mine) return read;
+  }
+  return { snapshot: embedded, error: null };
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const args = parseServeArgs(argv);
+  const activation = socketActivation(io.env, Deno.pid);
+  const credentials = io.env("CREDENTIALS_DIRECTORY");
+  const ctx = await buildContext(args.location, io, {
+    defaultConfig: credentials ? join(credentials, "config") : null,
+    sampleMs: EMBEDDED_SAMPLE_MS,
+  }); // throws ConfigError for a config that exists but is unusable: refuse to start
+  const config = ctx.config;
+  const auth = await buildAuth(config);
+
+  const initial = await readSnapshotFile(args.snapshot);
+  const decision = decideEmbedded(
+    args.embeddedProbe,
+    activation !== null,
+    initial.ok ? initial.snapshot : null,
+    Date.now(),
+  );
+  const prober = decision.embedded ? startEmbeddedProber(ctx, args.probeIntervalS) : null;
+  const cache = createSnapshotCache(args.snapshot);
+  const linux = Deno.build.os === "linux";
+  const admission = createAdmission({
+    rate: args.rate,
+    burst: args.burst,
+    globalRate: args.globalRate,
+  });
+  const handler = createHandler({
+    auth,
+    snapshot: async () => newerSnapshot(await cache.read(), prober?.latest() ?? null),
+    xmrig: createXmrigClient({ base: args.xmrig, token: config?.accessToken ?? null }),
+    now: () => Date.now(),
+    checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
+    shedCounts: () => admission.counts(), // rigforge_api_requests_shed_total on /metrics
+  });
+
+  const target: ListenTarget = activation ?? {
+    kind: "tcp",
+    host: args.bind ?? config?.apiBind ?? DEFAULT_BIND,
+    port: args.port ?? config?.apiPort ?? DEFAULT_PORT,
+  };
+  let lastError = -Infinity;
+  let server: RunningServer;
+  try {
+    if (prober !== null) await prober.first; // the first request already has this machine's data
+    server = await startServer({
+      target,
+      handler,
+      statusText: STATUS_TEXT,
+      errorResponse,
+      idleExitMs: activation === null ? 0 : args.idleExitS * 1000,
+      admission,
+      onError: (message) => {
+        if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
+        lastError = performance.now();
+        io.stderr(`rigforge-api serve: ${message}\n`);
+      },
+    });
+  } catch (error) {
+    prober?.stop();
+    throw error;
+  }
+  io.stderr(startupLine(server, activation !== null, args, auth.open, prober !== null, decision));
+
+  const stop = (): void => void server.stop();
+  const signals = listenForSignals(stop);
+  try {
+    await server.closed;
+  } finally {
+    signals();
+    prober?.stop();
+  }
+  return 0;
+}
+
+function startupLine(
+  server: RunningServer,
+  activated: boolean,
+  args: ServeArgs,
+  open: boolean,
+  embedded: boolean,
+  decision: EmbeddedDecision,
+): string {
+  const mode = activated
+    ? `socket-activated, idle exit ${args.idleExitS > 0 ? `${args.idleExitS} s` : "never"}`
+    : "standalone";
+  const snapshot = embedded
+    ? `embedded probe every ${args.probeIntervalS} s (${decision.why})`
+    : args.snapshot;
+  const admission = args.rate === 0 && args.globalRate === 0
+    ? "unlimited"
+    : `${args.rate || "unlimited"}/s per source (burst ${args.burst}), ${
+      args.globalRate || "unlimited"
+    }/s in all`;
+  return `rigforge-api serve: listening on ${server.address} (${mode}), token: ${
+    open ? "open" : "required"
+  }, snapshot: ${snapshot}, admission: ${admission}\n`;
+}
+
+/** Stops gracefully on SIGTERM (systemd's stop) and SIGINT; returns the remover. */
+function listenForSignals(stop: () => void): () => void {
+  const added: Deno.Signal[] = [];
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    try {
+      Deno.addSignalListener(signal, stop);
+      added.push(signal);
+    } catch {
+      // not supported on this platform
+    }
+  }
+  return () => {
+    for (const signal of added) Deno.removeSignalListener(signal, stop);
+  };
+}
+
+/** The `serve` command. */
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "answer the read-only sister API (socket-activated by systemd, or on --port)",
+  help: HELP,
+  run,
+};
