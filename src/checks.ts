@@ -7,7 +7,8 @@
  * Issue rules (a counted issue makes `doctor` exit 1), as in RigForge v1.12's doctor table:
  * service inactive, no huge pages, miner user mismatch, binary SHA-256 mismatch, XMRig's HTTP
  * API not restricted, msr module missing, MSR mod failed per the log, MSR registers differing
- * when the mod is expected. Plus: rigforge-api's socket down while the config enables the API.
+ * when the mod is expected. Plus: rigforge-api's socket down while the config enables the API,
+ * and its allow-list configured but not enforced (no BPF cgroup firewall).
  * Everything else is a warning, info or ok. Checks that need root report `needs-root` without
  * root and are never issues.
  *
@@ -49,6 +50,7 @@ import {
   sisterApiCheck,
   watchdogCheck,
 } from "./checks/rigforge.ts";
+import { ipScopeCheck } from "./checks/ip_scope.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
 export * from "./checks/thresholds.ts";
@@ -126,6 +128,7 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     watchdogCheck(records),
     autotuneCheck(records),
     sisterApiCheck(records),
+    ipScopeCheck(records),
   ];
   const all = [...before, firmwareCheck(records, recommendations), ...bios, ...after];
   return options.isRoot ? all : all.map(unprivileged);

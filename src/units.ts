@@ -178,7 +178,10 @@ export function listenLines(bind: string, port: number): string[] {
 /**
  * `IPAddressAllow=`/`IPAddressDeny=` lines: nothing when the list is empty; otherwise loopback
  * (`localhost`: 127.0.0.0/8 and ::1) plus the list, and everything else denied. Enforced by
- * systemd's BPF cgroup firewall: denied clients' SYNs are dropped (they time out).
+ * systemd's BPF cgroup firewall: denied clients' SYNs are dropped (they time out). Without that
+ * firewall (cgroup v1 only, `bpf()` blocked in a container) systemd accepts the lines and filters
+ * nothing, so `IPAccounting=yes` comes along: the same BPF program counts bytes, and
+ * `IPIngressBytes` reads `[no data]` exactly when it is not attached (`doctor` reports it).
  *
  * @param allowFrom the sources
  * @returns unit lines
@@ -190,6 +193,8 @@ export function ipScopeLines(allowFrom: readonly Cidr[]): string[] {
     "# Only loopback and api_allow_from may connect; denied clients time out (SYN dropped).",
     `IPAddressAllow=localhost ${sources.join(" ")}`,
     "IPAddressDeny=any",
+    "# Proof that the filter is attached: IPIngressBytes is a count, not [no data] (doctor).",
+    "IPAccounting=yes",
   ];
 }
 

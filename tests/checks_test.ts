@@ -115,6 +115,7 @@ function healthy(): ProbeRecords {
       probe_timer: "active",
       autotune_timer: "active",
       miner_user: null,
+      api_ip_scope: { configured: true, enforced: true },
       reasons: { miner_user: "absent" },
     },
     tune: {
@@ -223,6 +224,7 @@ Deno.test("a healthy rig: no issue, no warning, stable ids in doctor's order", (
     "watchdog",
     "autotune",
     "sister-api",
+    "api-ip-scope",
   ]);
   for (const c of checks) {
     assert(/^[a-z0-9]+(-[a-z0-9]+)*$/.test(c.id), c.id);

@@ -14,7 +14,7 @@ import { replayRunner } from "../src/probe/command.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 import { locate } from "../src/rigforge/locate.ts";
 import type { CommandRunner, ProbeContext, Reasons } from "../src/probe/types.ts";
-import { parseIsActive, parseUserValue, serviceProbe } from "../src/probe/service.ts";
+import { parseIpScope, parseIsActive, parseUserValue, serviceProbe } from "../src/probe/service.ts";
 import {
   JOURNAL_TTL_MS,
   parseDecision,
@@ -129,6 +129,30 @@ Deno.test("parseUserValue: user, empty, garbage", () => {
   equal(parseUserValue("x; rm -rf /\n"), "corrupt");
 });
 
+Deno.test("parseIpScope: enforced, not enforced, unscoped, no accounting, malformed", () => {
+  const show = (deny: string, accounting: string, bytes: string) =>
+    `IPIngressBytes=${bytes}\nIPAccounting=${accounting}\nIPAddressDeny=${deny}\n`;
+  assertEquals(parseIpScope(show("::/0 0.0.0.0/0", "yes", "352")), {
+    configured: true,
+    enforced: true,
+  });
+  // systemd accepted the allow-list but has no BPF firewall (no cgroup v2, bpf() blocked).
+  assertEquals(parseIpScope(show("::/0 0.0.0.0/0", "yes", "[no data]")), {
+    configured: true,
+    enforced: false,
+  });
+  assertEquals(parseIpScope(show("", "no", "[no data]")), { configured: false, enforced: null });
+  assertEquals(parseIpScope(show("::/0 0.0.0.0/0", "no", "[no data]")), {
+    configured: true,
+    enforced: null,
+  });
+  equal(parseIpScope(""), "corrupt");
+  equal(parseIpScope("IPAccounting=yes\nIPAddressDeny=any\n"), "corrupt");
+  equal(parseIpScope(show("any", "maybe", "1")), "corrupt");
+  equal(parseIpScope(show("any", "yes", "-1")), "corrupt");
+  equal(parseIpScope(show("any", "yes", "12 bytes")), "corrupt");
+});
+
 Deno.test("service probe per profile", async () => {
   const zen4 = await serviceProbe.collect(await rigContext("zen4"));
   equal(zen4.systemd, true);
@@ -136,15 +160,19 @@ Deno.test("service probe per profile", async () => {
   equal(zen4.autotune_timer, "active");
   equal(zen4.miner_user, null);
   equal(zen4.reasons["miner_user"], "absent");
+  assertEquals(zen4.api_ip_scope, { configured: true, enforced: true });
 
   const epyc = await serviceProbe.collect(await rigContext("epyc"));
   equal(epyc.api_socket, "active");
   equal(epyc.api_service, "inactive");
   assertEquals(epyc.miner_user, { configured: "xmrig", actual: "xmrig" });
+  assertEquals(epyc.api_ip_scope, { configured: true, enforced: true });
 
   const intel = await serviceProbe.collect(await rigContext("intel"));
   equal(intel.xmrig, "inactive");
   equal(intel.xmrig_active, false);
+  equal(intel.api_ip_scope, null); // unscoped rig, no recording of the socket's properties
+  equal(intel.reasons["api_ip_scope"], "absent");
   assertEquals(intel.miner_user, { configured: "miner", actual: "xmrig" });
 
   // The build VM has systemctl but no systemd as PID 1: it answers nothing.
@@ -153,6 +181,7 @@ Deno.test("service probe per profile", async () => {
   equal(vm.xmrig, null);
   equal(vm.reasons["xmrig"], "unsupported");
   equal(vm.reasons["autotune_timer"], "unsupported");
+  equal(vm.reasons["api_ip_scope"], "unsupported");
 });
 
 Deno.test("service probe: no systemctl, or a hung one", async () => {
@@ -164,6 +193,30 @@ Deno.test("service probe: no systemctl, or a hung one", async () => {
   const hung: CommandRunner = () => Promise.resolve({ code: null, stdout: "", failure: "timeout" });
   const slow = await serviceProbe.collect(await rigContext("zen4", { run: hung }));
   equal(slow.reasons["api_socket"], "timeout");
+  equal(slow.reasons["api_ip_scope"], "timeout");
+});
+
+Deno.test("service probe: the scope question fails on its own, and asks nothing when idle", async () => {
+  const asked: string[] = [];
+  const states = (socket: string): CommandRunner => (command, args) => {
+    asked.push([command, ...args].join(" "));
+    if (args[0] === "is-active") {
+      return Promise.resolve({
+        code: 0,
+        stdout: `active\n${socket}\n${"inactive\n".repeat(3)}`,
+        failure: null,
+      });
+    }
+    return Promise.resolve({ code: 1, stdout: "", failure: null });
+  };
+  const failing = await serviceProbe.collect(await rigContext("zen4", { run: states("active") }));
+  equal(failing.api_socket, "active");
+  equal(failing.api_ip_scope, null);
+  equal(failing.reasons["api_ip_scope"], "unsupported");
+  asked.length = 0;
+  const failed = await serviceProbe.collect(await rigContext("zen4", { run: states("failed") }));
+  equal(failed.reasons["api_ip_scope"], "not-running");
+  assert(!asked.some((line) => line.includes("rigforge-api.socket -p")), asked.join("; "));
 });
 
 // --------------------------------------------------------------------------------------- tune

@@ -261,6 +261,7 @@ Deno.test("ipScopeLines() allows loopback plus the list and denies the rest, or 
   assertEquals(lines.filter((l) => !l.startsWith("#")), [
     "IPAddressAllow=localhost 192.168.1.10 10.0.0.0/8 fd00::/64",
     "IPAddressDeny=any",
+    "IPAccounting=yes",
   ]);
 });
 

@@ -1,7 +1,9 @@
 /**
  * The systemd units around the miner: XMRig's service, rigforge-api's socket, service and probe
  * timer, and RigForge's autotune timer, from ONE `systemctl is-active` call (plus one
- * `systemctl show -p User --value xmrig.service` when `miner_user` is configured).
+ * `systemctl show -p User --value xmrig.service` when `miner_user` is configured, and one
+ * `systemctl show rigforge-api.socket -p IPAddressDeny -p IPAccounting -p IPIngressBytes` while
+ * the socket is active: whether its allow-list is really enforced).
  *
  * @module
  */
@@ -28,6 +30,25 @@ export interface MinerUser {
   actual: string | null;
 }
 
+/**
+ * The API socket's IP allow-list as the running systemd applies it. `IPAddressAllow=`/`Deny=`
+ * need systemd's BPF cgroup firewall (cgroup v2 or the hybrid layout, a kernel with cgroup BPF,
+ * and `bpf()` allowed: containers often block it). Without it systemd accepts the settings and
+ * filters nothing. The sound signal is IP accounting, which the same BPF program does: with
+ * `IPAccounting=yes` (set next to the allow-list by `install`) `IPIngressBytes` is a byte count
+ * when the program is attached and `[no data]` when it is not.
+ */
+export interface ApiIpScope {
+  /** Whether the socket carries an `IPAddressDeny=` (an allow-list is installed). */
+  configured: boolean;
+  /**
+   * Whether the BPF firewall is attached to the socket, so the allow-list is enforced; `null`
+   * when nothing is configured (`absent`) or the socket has no `IPAccounting=yes`
+   * (`unsupported`: units from an older install; re-run install).
+   */
+  enforced: boolean | null;
+}
+
 /** The `service` probe's record. */
 export interface ServiceRecord {
   /** Whether `systemctl` ran and answered a unit state for every unit asked about. */
@@ -46,6 +67,8 @@ export interface ServiceRecord {
   autotune_timer: string | null;
   /** Present only when `miner_user` is configured. */
   miner_user: MinerUser | null;
+  /** The socket's allow-list and whether it is enforced; `not-running` while the socket is not active. */
+  api_ip_scope: ApiIpScope | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
 }
@@ -81,6 +104,34 @@ export function parseUserValue(stdout: string): string | null | "corrupt" {
   return USER.test(value) ? value : "corrupt";
 }
 
+/** The properties asked for by {@link collectService} about the API socket's allow-list. */
+export const IP_SCOPE_PROPERTIES = ["IPAddressDeny", "IPAccounting", "IPIngressBytes"] as const;
+
+/**
+ * Parses `systemctl show rigforge-api.socket -p IPAddressDeny -p IPAccounting -p
+ * IPIngressBytes` output (`Key=value` lines, in systemd's order, not the arguments').
+ * `IPIngressBytes` is a byte count, or `[no data]` when no BPF accounting program is attached.
+ *
+ * @param stdout the command's output
+ * @returns the scope, or `"corrupt"` when a property is missing or malformed
+ */
+export function parseIpScope(stdout: string): ApiIpScope | "corrupt" {
+  const props = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) props.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  const deny = props.get("IPAddressDeny");
+  const accounting = props.get("IPAccounting");
+  const bytes = props.get("IPIngressBytes");
+  if (deny === undefined || accounting === undefined || bytes === undefined) return "corrupt";
+  if (accounting !== "yes" && accounting !== "no") return "corrupt";
+  const counted = /^\d{1,20}$/.test(bytes);
+  if (!counted && bytes !== "[no data]") return "corrupt";
+  const configured = deny !== "";
+  return { configured, enforced: configured && accounting === "yes" ? counted : null };
+}
+
 /** Maps a command that did not run cleanly to a null reason. */
 function commandFailure(result: CommandResult): "absent" | "timeout" | "unreadable" {
   if (result.failure === "timeout") return "timeout";
@@ -114,9 +165,39 @@ async function minerUserOf(
   return { configured, actual };
 }
 
+async function ipScopeOf(
+  ctx: ProbeContext,
+  socket: string | null,
+  reasons: Reasons,
+): Promise<ApiIpScope | null> {
+  if (socket !== "active") {
+    reasons["api_ip_scope"] = socket === null ? "corrupt" : "not-running";
+    return null;
+  }
+  const props = IP_SCOPE_PROPERTIES.flatMap((p) => ["-p", p]);
+  const result = await ctx.run("systemctl", ["show", "rigforge-api.socket", ...props], {
+    timeoutMs: 2000,
+    maxBytes: 4096,
+  });
+  if (result.failure !== null || result.code !== 0) {
+    reasons["api_ip_scope"] = result.failure !== null ? commandFailure(result) : "unsupported";
+    return null;
+  }
+  const scope = parseIpScope(result.stdout);
+  if (scope === "corrupt") {
+    reasons["api_ip_scope"] = "corrupt";
+    return null;
+  }
+  if (scope.enforced === null) {
+    reasons["api_ip_scope.enforced"] = scope.configured ? "unsupported" : "absent";
+  }
+  return scope;
+}
+
 /**
- * Collects unit states with `systemctl is-active` (one bounded call) and, when `miner_user` is
- * configured, the `User=` of `xmrig.service`. Off Linux, or without `systemctl`, or when
+ * Collects unit states with `systemctl is-active` (one bounded call), when `miner_user` is
+ * configured the `User=` of `xmrig.service`, and while the API socket is active whether its
+ * allow-list is enforced (see {@link ApiIpScope}). Off Linux, or without `systemctl`, or when
  * systemctl cannot reach systemd (a container or VM without systemd as PID 1), every state is
  * `null` with reason `unsupported`/`absent`/`timeout`.
  *
@@ -134,10 +215,13 @@ export async function collectService(ctx: ProbeContext): Promise<ServiceRecord> 
     probe_timer: null,
     autotune_timer: null,
     miner_user: null,
+    api_ip_scope: null,
     reasons,
   };
   const fail = (reason: Reasons[string]): ServiceRecord => {
-    for (const key of [...STATE_KEYS, "xmrig_active", "miner_user"]) reasons[key] = reason;
+    for (const key of [...STATE_KEYS, "xmrig_active", "miner_user", "api_ip_scope"]) {
+      reasons[key] = reason;
+    }
     return record;
   };
   if (ctx.root === "/" && Deno.build.os !== "linux") return fail("unsupported");
@@ -158,6 +242,7 @@ export async function collectService(ctx: ProbeContext): Promise<ServiceRecord> 
   record.xmrig_active = record.xmrig === null ? null : record.xmrig === "active";
   if (record.xmrig_active === null) reasons["xmrig_active"] = "corrupt";
   record.miner_user = await minerUserOf(ctx, reasons);
+  record.api_ip_scope = await ipScopeOf(ctx, record.api_socket, reasons);
   return record;
 }
 
