@@ -179,6 +179,7 @@ export function requestPath(target: string): string {
  */
 export function createHandler(deps: HandlerDeps): Handler {
   const doctor = doctorMemo(deps.checks);
+  const bodies = bodyMemo();
   const metrics = createMetricsRoute();
   const handle = async (request: HttpRequest): Promise<HttpResponse> => {
     if (request.method === "OPTIONS") return PREFLIGHT;
@@ -190,7 +191,7 @@ export function createHandler(deps: HandlerDeps): Handler {
     if (!ROUTES.includes(path)) return errorResponse(404);
     try {
       if (path === "/metrics") return await metricsRoute(request, deps, doctor, metrics);
-      return await route(path, deps, doctor);
+      return await route(path, deps, doctor, bodies);
     } catch {
       return errorResponse(500);
     }
@@ -206,6 +207,7 @@ async function route(
   path: string,
   deps: HandlerDeps,
   doctor: (view: SnapshotView) => unknown,
+  bodies: BodyMemo,
 ): Promise<HttpResponse> {
   if (path === "/2/backends") {
     const reply = await deps.xmrig("/2/backends");
@@ -218,9 +220,53 @@ async function route(
     path === "/health" || path === "/tune" ? null : deps.xmrig(xmrigPath),
   ]);
   const view: SnapshotView = { read, now: deps.now() };
-  if (path === "/health") return jsonResponse(200, healthBody(view, doctor(view)));
-  if (path === "/tune") return jsonResponse(200, tuneBody(view));
-  return jsonResponse(200, summaryBody(reply as XmrigReply, view));
+  return bodies(path, reply, view, () => {
+    if (path === "/health") return jsonResponse(200, healthBody(view, doctor(view)));
+    if (path === "/tune") return jsonResponse(200, tuneBody(view));
+    return jsonResponse(200, summaryBody(reply as XmrigReply, view));
+  });
+}
+
+type BodyMemo = (
+  path: string,
+  reply: XmrigReply | null,
+  view: SnapshotView,
+  build: () => HttpResponse,
+) => HttpResponse;
+
+/**
+ * Builds each route's body at most once per second and per input: the inputs (the cached XMRig
+ * reply object, the snapshot object, its read error) change at most once a second, and the one
+ * time-dependent field (`rigforge.snapshot.age_s`) is in whole seconds. So a poll storm costs
+ * the socket work, not a merge per request.
+ */
+function bodyMemo(): BodyMemo {
+  const memo = new Map<string, {
+    reply: XmrigReply | null;
+    snapshot: object | null;
+    error: string | null;
+    second: number;
+    response: HttpResponse;
+  }>();
+  return (path, reply, view, build) => {
+    const second = Math.floor(view.now / 1000);
+    const hit = memo.get(path);
+    if (
+      hit !== undefined && hit.reply === reply && hit.snapshot === view.read.snapshot &&
+      hit.error === view.read.error && hit.second === second
+    ) {
+      return hit.response;
+    }
+    const response = build();
+    memo.set(path, {
+      reply,
+      snapshot: view.read.snapshot,
+      error: view.read.error,
+      second,
+      response,
+    });
+    return response;
+  };
 }
 
 /** Runs the doctor hook once per snapshot (records do not change within one snapshot). */
