@@ -21,8 +21,6 @@ export interface Io {
 export interface Command {
   /** The word on the command line. */
   name: string;
-  /** One line for the top-level help. */
-  summary: string;
   /** The full hand-written help text. */
   help: string;
   /**

@@ -171,7 +171,6 @@ async function run(argv: string[], io: Io): Promise<number> {
 /** The `doctor` command. */
 export const doctorCommand: Command = {
   name: "doctor",
-  summary: "check this rig (RigForge's doctor checks and more); --json for machines",
   help: HELP,
   run,
 };

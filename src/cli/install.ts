@@ -580,7 +580,6 @@ function summaryLine({ options, config }: ResolvedUnits): string {
 /** The `install` command. */
 export const installCommand: Command = {
   name: "install",
-  summary: "install and start the systemd socket, server and probe units",
   help: HELP,
   async run(argv: string[], io: Io): Promise<number> {
     return runInstall(argv, io, await realInstallEnv());

@@ -8,23 +8,53 @@
 import { ConfigError } from "../rigforge/config.ts";
 import { versionText } from "../version.ts";
 import { type Command, type Io, UsageError } from "./args.ts";
-import { doctorCommand } from "./doctor.ts";
-import { installCommand } from "./install.ts";
-import { probeCommand } from "./probe.ts";
-import { serveCommand } from "./serve.ts";
-import { tuneHistoryCommand } from "./tune_history.ts";
-import { uninstallCommand } from "./uninstall.ts";
-import { unitsCommand } from "./units.ts";
+/** A subcommand as the registry knows it: loaded only when it runs. */
+export interface CommandEntry {
+  /** The word on the command line. */
+  name: string;
+  /** One line for the top-level help. */
+  summary: string;
+  /** Loads the command's module (so `serve` starts without loading `install` or the probes). */
+  load: () => Promise<Command>;
+}
 
 /** Every subcommand, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [
-  serveCommand,
-  probeCommand,
-  doctorCommand,
-  tuneHistoryCommand,
-  installCommand,
-  uninstallCommand,
-  unitsCommand,
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: "serve",
+    summary: "answer the read-only sister API (socket-activated by systemd, or on --port)",
+    load: async () => (await import("./serve.ts")).serveCommand,
+  },
+  {
+    name: "probe",
+    summary: "probe the machine once and write the snapshot serve reads (run as root)",
+    load: async () => (await import("./probe.ts")).probeCommand,
+  },
+  {
+    name: "doctor",
+    summary: "check this rig (RigForge's doctor checks and more); --json for machines",
+    load: async () => (await import("./doctor.ts")).doctorCommand,
+  },
+  {
+    name: "tune-history",
+    summary: "what RigForge's tune and autotune chose, when and why; --json for machines",
+    load: async () => (await import("./tune_history.ts")).tuneHistoryCommand,
+  },
+  {
+    name: "install",
+    summary: "install and start the systemd socket, server and probe units",
+    load: async () => (await import("./install.ts")).installCommand,
+  },
+  {
+    name: "uninstall",
+    summary: "stop and remove the systemd units and the snapshot directory",
+    load: async () => (await import("./uninstall.ts")).uninstallCommand,
+  },
+  {
+    name: "units",
+    summary: "print the systemd units install would write, without installing",
+    load: async () => (await import("./units.ts")).unitsCommand,
+  },
 ];
 
 /**
@@ -70,12 +100,13 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     io.stdout(versionText());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === first);
-  if (command === undefined) {
+  const entry = COMMANDS.find((c) => c.name === first);
+  if (entry === undefined) {
     const what = first.startsWith("-") ? `unknown flag ${first}` : `unknown command ${first}`;
     io.stderr(`rigforge-api: ${what}\nRun 'rigforge-api --help' for usage.\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     io.stdout(command.help);
     return 0;

@@ -113,7 +113,6 @@ async function run(argv: string[], io: Io): Promise<number> {
 /** The `probe` command. */
 export const probeCommand: Command = {
   name: "probe",
-  summary: "probe the machine once and write the snapshot serve reads (run as root)",
   help: HELP,
   run,
 };

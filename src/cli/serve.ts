@@ -17,7 +17,6 @@
 import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
-import { runProbes } from "../probe/mod.ts";
 import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
 import {
   buildSnapshot,
@@ -259,6 +258,8 @@ export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): Embed
     const passCtx: ProbeContext = { ...ctx, previous, sampleMs: EMBEDDED_SAMPLE_MS };
     const started = passCtx.now();
     try {
+      // loaded on first use: a socket-activated server never probes and never loads the probes
+      const { runProbes } = await import("../probe/mod.ts");
       const result = await runProbes(passCtx);
       latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
       const counters = latest.counters;
@@ -417,7 +418,6 @@ function listenForSignals(stop: () => void): () => void {
 /** The `serve` command. */
 export const serveCommand: Command = {
   name: "serve",
-  summary: "answer the read-only sister API (socket-activated by systemd, or on --port)",
   help: HELP,
   run,
 };

@@ -205,7 +205,6 @@ async function run(argv: string[], io: Io): Promise<number> {
 /** The `tune-history` command. */
 export const tuneHistoryCommand: Command = {
   name: "tune-history",
-  summary: "what RigForge's tune and autotune chose, when and why; --json for machines",
   help: HELP,
   run,
 };

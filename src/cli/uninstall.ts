@@ -161,7 +161,6 @@ async function removeRuntimeDir(dir: string): Promise<boolean> {
 /** The `uninstall` command. */
 export const uninstallCommand: Command = {
   name: "uninstall",
-  summary: "stop and remove the systemd units and the snapshot directory",
   help: HELP,
   async run(argv: string[], io: Io): Promise<number> {
     return runUninstall(argv, io, await realInstallEnv());

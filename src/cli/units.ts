@@ -72,7 +72,6 @@ export async function runUnits(
 /** The `units` command. */
 export const unitsCommand: Command = {
   name: "units",
-  summary: "print the systemd units install would write, without installing",
   help: HELP,
   async run(argv: string[], io: Io): Promise<number> {
     return runUnits(argv, io, await realInstallEnv());
