@@ -114,6 +114,7 @@ function healthy(): ProbeRecords {
       api_service: "active",
       probe_timer: "active",
       autotune_timer: "active",
+      control: "inactive",
       miner_user: null,
       api_ip_scope: { configured: true, enforced: true },
       reasons: { miner_user: "absent" },
@@ -160,6 +161,7 @@ function healthy(): ProbeRecords {
       named_tokens: 0,
       allow_from: ["192.168.1.10"],
       scoped: true,
+      control: false,
       reasons: {},
     },
     config_view: {
@@ -570,4 +572,20 @@ Deno.test("xmrig-hugepages-log: 100 % since the start ok, below a warning, none 
   assertEquals(find(rig)?.status, "skipped");
   rig.xmrig_log = null;
   assertEquals(find(rig)?.status !== "ok", true);
+});
+
+Deno.test("control-receiver: enabled needs rigforge-control active (an issue otherwise)", () => {
+  const find = (records: ProbeRecords) =>
+    evaluate(records, ROOT).checks.find((c) => c.id === "control-receiver");
+  const rig = healthy();
+  rig.exposure = { ...rig.exposure!, control: true };
+  rig.service = { ...rig.service!, control: "active" };
+  assertEquals(find(rig)?.status, "ok");
+  rig.service = { ...rig.service!, control: "failed" };
+  assertEquals(find(rig)?.status, "issue");
+  assertEquals(evaluate(rig, ROOT).verdict.issues >= 1, true);
+  rig.service = { ...rig.service!, control: null, reasons: { control: "unsupported" } };
+  assertEquals(find(rig)?.status, "warn");
+  rig.exposure = { ...rig.exposure!, control: false };
+  assertEquals(find(rig)?.status === "issue", false);
 });

@@ -42,7 +42,14 @@ const EXPECTED_ISSUES: Record<string, string[]> = {
   buildvm: ["hugepages", "xmrig-api-restricted", "msr-module"], // this VM, a config only
   zen4: [],
   epyc: ["xmrig-binary", "msr-readback"],
-  intel: ["service-active", "miner-user", "xmrig-api-restricted", "msr-module", "msr-mod"],
+  intel: [
+    "service-active",
+    "miner-user",
+    "xmrig-api-restricted",
+    "control-receiver",
+    "msr-module",
+    "msr-mod",
+  ],
 };
 
 function doctorArgs(rig: Rig, json: boolean): string[] {

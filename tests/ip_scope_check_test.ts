@@ -24,6 +24,7 @@ function records(
     named_tokens: 0,
     allow_from: allowFrom,
     scoped: allowFrom.length > 0,
+    control: false,
     reasons: {},
   };
   const service: ServiceRecord = {
@@ -34,6 +35,7 @@ function records(
     api_service: "inactive",
     probe_timer: "inactive",
     autotune_timer: "inactive",
+    control: "inactive",
     miner_user: null,
     api_ip_scope: scope,
     reasons: { miner_user: "absent", ...reasons },

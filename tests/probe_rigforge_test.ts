@@ -203,7 +203,7 @@ Deno.test("service probe: the scope question fails on its own, and asks nothing 
     if (args[0] === "is-active") {
       return Promise.resolve({
         code: 0,
-        stdout: `active\n${socket}\n${"inactive\n".repeat(3)}`,
+        stdout: `active\n${socket}\n${"inactive\n".repeat(4)}`,
         failure: null,
       });
     }
@@ -800,6 +800,7 @@ Deno.test("exposure probe per profile and without config", async () => {
     named_tokens: 1,
     allow_from: ["192.168.1.10"],
     scoped: true,
+    control: true,
     reasons: {},
   });
   const epyc = await exposureProbe.collect(await rigContext("epyc"));

@@ -41,8 +41,10 @@ export function exposureCheck(records: ProbeRecords): Check {
 }
 
 /**
- * Check 9: RigForge's control receiver. Its health (unit state, `/status` answer) is not probed
- * by rigforge-api; the last control outcome from `status.json` is shown as context.
+ * Check 9: RigForge's control receiver. When `control` is enabled, `rigforge-control.service`
+ * must be active (anything else is a counted issue, as in RigForge's doctor; its `/status`
+ * answer is not probed: that would need the token on the wire); the last control outcome from
+ * `status.json` is shown as context. Control disabled: the last outcome, if any, as info.
  *
  * @param records the probe records
  * @returns the `control-receiver` check
@@ -53,17 +55,33 @@ export function controlCheck(records: ProbeRecords): Check {
   const view = records.config_view;
   if (view === null) return missingProbe(id, title, "config_view");
   const control = view.control;
+  const enabled = records.exposure?.control ?? null;
+  const state = records.service?.control ?? null;
+  const last = control === null
+    ? "no control status record"
+    : `last change ${control.status ?? "?"}${
+      control.applied_at === null ? "" : ` at ${control.applied_at}`
+    }`;
+  const data = {
+    enabled,
+    unit: state,
+    status: control?.status ?? null,
+    change_id: control?.change_id ?? null,
+    applied_at: control?.applied_at ?? null,
+  };
+  if (enabled === true) {
+    if (state === "active") return check(id, "ok", title, `active; ${last}`, data);
+    if (state === null) {
+      const why = reasonText(reasonOf(records.service?.reasons ?? {}, "control"));
+      return check(id, "warn", title, `cannot tell: ${why}`, data);
+    }
+    return check(id, "issue", title, `control is enabled but rigforge-control is ${state}`, data);
+  }
   if (control === null) {
     const reason = reasonOf(view.reasons, "control");
     return check(id, "skipped", title, "no control status record", { reason });
   }
-  const data = {
-    status: control.status,
-    change_id: control.change_id,
-    applied_at: control.applied_at,
-  };
-  const when = control.applied_at === null ? "" : ` at ${control.applied_at}`;
-  return check(id, "info", title, `last change ${control.status ?? "?"}${when}`, data);
+  return check(id, "info", title, last, data);
 }
 
 /**

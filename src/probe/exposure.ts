@@ -25,6 +25,8 @@ export interface ExposureRecord {
   allow_from: string[] | null;
   /** Whether the port is scoped to sources by the firewall (`allow_from` is non-empty). */
   scoped: boolean | null;
+  /** Whether RigForge's writable control path (`control`, port `control_port`) is enabled. */
+  control: boolean | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
 }
@@ -39,7 +41,16 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
   if (config === null) {
     const reasons: Reasons = {};
     for (
-      const key of ["api", "port", "bind", "token_set", "named_tokens", "allow_from", "scoped"]
+      const key of [
+        "api",
+        "port",
+        "bind",
+        "token_set",
+        "named_tokens",
+        "allow_from",
+        "scoped",
+        "control",
+      ]
     ) {
       reasons[key] = "absent";
     }
@@ -51,6 +62,7 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
       named_tokens: null,
       allow_from: null,
       scoped: null,
+      control: null,
       reasons,
     };
   }
@@ -63,6 +75,7 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
     named_tokens: Object.keys(config.accessTokens).length,
     allow_from: allow,
     scoped: allow.length > 0,
+    control: config.control,
     reasons: config.api === null ? { api: "absent" } : {},
   };
 }

@@ -17,10 +17,18 @@ export const SERVICE_UNITS = [
   "rigforge-api.service",
   "rigforge-api-probe.timer",
   "rigforge-autotune.timer",
+  "rigforge-control.service",
 ] as const;
 
 /** The record keys for {@link SERVICE_UNITS}, in the same order. */
-const STATE_KEYS = ["xmrig", "api_socket", "api_service", "probe_timer", "autotune_timer"] as const;
+const STATE_KEYS = [
+  "xmrig",
+  "api_socket",
+  "api_service",
+  "probe_timer",
+  "autotune_timer",
+  "control",
+] as const;
 
 /** The configured miner user against the `User=` of the running `xmrig.service`. */
 export interface MinerUser {
@@ -65,6 +73,8 @@ export interface ServiceRecord {
   probe_timer: string | null;
   /** `rigforge-autotune.timer` state (`inactive` also when the unit does not exist). */
   autotune_timer: string | null;
+  /** `rigforge-control.service` state: RigForge's writable control receiver (:8082). */
+  control: string | null;
   /** Present only when `miner_user` is configured. */
   miner_user: MinerUser | null;
   /** The socket's allow-list and whether it is enforced; `not-running` while the socket is not active. */
@@ -214,6 +224,7 @@ export async function collectService(ctx: ProbeContext): Promise<ServiceRecord> 
     api_service: null,
     probe_timer: null,
     autotune_timer: null,
+    control: null,
     miner_user: null,
     api_ip_scope: null,
     reasons,
