@@ -91,8 +91,9 @@ export interface SnapshotCacheOptions {
 /**
  * Creates the server's snapshot cache. A look at the file is a `stat`; the file is re-read only
  * when its mtime, size or inode changed (the atomic rename gives a new inode). A torn or garbage
- * file keeps the last good snapshot and reports `corrupt` (and is retried on the next look); a
- * removed file drops the snapshot (`absent`). Concurrent callers share one look.
+ * file keeps the last good snapshot and reports `corrupt` (and is parsed again once it changes); a
+ * file over {@link SNAPSHOT_MAX_BYTES} by its `stat` is not read (`too large`); a removed file
+ * drops the snapshot (`absent`). Concurrent callers share one look.
  *
  * @param path the snapshot file
  * @param options check interval and clock
@@ -121,12 +122,20 @@ export function createSnapshotCache(
     }
     const next = `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
     if (next === key) return state;
+    if (info.size > SNAPSHOT_MAX_BYTES) {
+      key = next; // not read at all (the stat says enough); looked at again once it changes
+      state = { snapshot: state.snapshot, error: "too large" };
+      return state;
+    }
     const read = await readSnapshotFile(path);
     if (read.ok) {
       key = next;
       state = { snapshot: read.snapshot, error: null };
     } else {
-      key = null; // retry on the next look: a half-written file may be complete by then
+      // A corrupt file is parsed again only once it changes (inode, size or mtime): a
+      // half-written one does when it is completed, and a pathological one is not parsed again
+      // every second on the request path. An unreadable one (cheap to try) is retried.
+      key = read.error === "corrupt" ? next : null;
       state = read.error === "absent"
         ? { snapshot: null, error: "absent" }
         : { snapshot: state.snapshot, error: read.error };

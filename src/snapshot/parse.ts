@@ -9,6 +9,37 @@ import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
 import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
 import type { Snapshot } from "../snapshot.ts";
 
+/** The deepest nesting a snapshot may have (real ones are 7 levels deep). */
+export const MAX_SNAPSHOT_DEPTH = 64;
+
+/**
+ * Whether JSON text nests objects and arrays deeper than `limit` (brackets inside strings are
+ * skipped). One linear scan, run before `JSON.parse`, whose time grows steeply with nesting:
+ * 7 MiB of `[` (under the size cap) kept it busy for over 2 s.
+ *
+ * @param text JSON text (not necessarily valid)
+ * @param limit the deepest nesting allowed
+ * @returns `true` when some value is nested deeper
+ */
+export function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
 /**
  * Parses and validates snapshot text. Records are only checked to be objects (or `null`):
  * their fields are read defensively by the merge.
@@ -17,6 +48,7 @@ import type { Snapshot } from "../snapshot.ts";
  * @returns the snapshot, or `null` when it is not a valid schema-1 snapshot
  */
 export function parseSnapshot(text: string): Snapshot | null {
+  if (nestedDeeperThan(text, MAX_SNAPSHOT_DEPTH)) return null;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
