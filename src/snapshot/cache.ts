@@ -9,8 +9,8 @@
 import type { Snapshot } from "../snapshot.ts";
 import { parseSnapshot } from "./parse.ts";
 
-/** The largest snapshot file accepted, in bytes. */
-export const SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024;
+/** The largest snapshot file accepted, in bytes: ~70 times a 64-core rig's snapshot (14 KiB). */
+export const SNAPSHOT_MAX_BYTES = 1024 * 1024;
 
 /** Why a snapshot file could not be used. */
 export type SnapshotFileError = "absent" | "unreadable" | "too large" | "corrupt";
