@@ -138,8 +138,9 @@ ${LOCATION_HELP.replace(/ {2}--config FILE[^\n]*\n/, `${CONFIG_HELP}\n`)}
 Started by systemd (rigforge-api.socket, Accept=no) it serves the inherited socket (fd 3) and
 ignores --bind/--port. Started by hand it listens on --bind/--port and never idle-exits.
 A connection over budget is held unread for 1 s, then answered 429 with Retry-After: 1 (with
-over 256 held, closed at once). Every response carries 'Connection: close'. The config is read once at start: restart to pick up a new token. A config
-that exists but is unusable (bad JSON, ACCESS_TOKEN not a string) is refused: exit 1.
+over 256 held, closed at once). Every response carries 'Connection: close'. The config is read
+once at start: restart to pick up a new token. A config that exists but is unusable (bad JSON,
+ACCESS_TOKEN not a string) is refused: exit 1.
 
 EXAMPLES:
   rigforge-api serve
