@@ -512,6 +512,18 @@ async function main(): Promise<void> {
       probeEpyc.push((await processCost(epyc)).cpuS);
     }
     const probeKids = await probeChildren(here);
+    const inProcess = async (root: string, home: string): Promise<ProbeCpu> => {
+      const out = await sh(Deno.execPath(), [
+        "run",
+        "-A",
+        join(REPO_ROOT, "bench", "probe_cpu.ts"),
+        root,
+        home,
+      ]);
+      return JSON.parse(out.stdout) as ProbeCpu;
+    };
+    const probeCpuHere = await inProcess("/", join(RIGFORGE_DIR, "buildvm"));
+    const probeCpuEpyc = await inProcess(epyc[3]!, epyc[5]!);
 
     log(`hammer: 4 connections back to back for ${HAMMER_S} s`);
     const common = { homeFrom, snapshot: snapshotPath, xmrig, token };
@@ -544,6 +556,8 @@ async function main(): Promise<void> {
       probeEpycCpuS: median(probeEpyc),
       probeRssKiB: probeRss,
       probeKids,
+      probeCpuHere,
+      probeCpuEpyc,
       hammers,
       bodyBytes: body.byteLength,
       totalS: (performance.now() - began) / 1000,
@@ -562,6 +576,12 @@ async function main(): Promise<void> {
 
 // ---------- the report ----------
 
+/** What `bench/probe_cpu.ts` prints. */
+interface ProbeCpu {
+  first_ms: number;
+  warm_ms: number;
+}
+
 interface Results {
   info: Record<string, string>;
   ours: ServerFigures;
@@ -573,6 +593,8 @@ interface Results {
   probeEpycCpuS: number;
   probeRssKiB: number;
   probeKids: number | null;
+  probeCpuHere: ProbeCpu;
+  probeCpuEpyc: ProbeCpu;
   hammers: HammerFigures[];
   bodyBytes: number;
   totalS: number;
@@ -668,6 +690,14 @@ function serveRows(r: Results): string {
       `${fmt(r.probeEpycCpuS * 1000, 0)} ms (≈ ${
         fmt((r.probeEpycCpuS - r.startupCpuS) * 1000, 0)
       } ms beyond start-up)`,
+    ],
+    [
+      "the probe pass alone, in-process (no start-up, no module loading, no sampling sleep)",
+      `this machine: ${fmt(r.probeCpuHere.first_ms, 0)} ms first pass, ${
+        fmt(r.probeCpuHere.warm_ms, 0)
+      } ms warm; 128-CPU EPYC fixture: ${fmt(r.probeCpuEpyc.first_ms, 0)} ms first, ${
+        fmt(r.probeCpuEpyc.warm_ms, 0)
+      } ms warm`,
     ],
     ["child processes per request", perRequest],
     [
