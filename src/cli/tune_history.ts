@@ -10,6 +10,7 @@
 
 import { join } from "node:path";
 import { runProbes } from "../probe/mod.ts";
+import { unknownAutotune } from "../probe/autotune.ts";
 import type { AutotuneDecision, TuneKnobs, TuneRecord } from "../probe/tune.ts";
 import type { ServiceRecord } from "../probe/service.ts";
 import { isoSeconds } from "../snapshot.ts";
@@ -65,16 +66,7 @@ export function tuneHistoryReport(
   service: ServiceRecord | null,
   nowMs: number,
 ): TuneHistoryReport {
-  const autotune: TuneRecord["autotune"] = tune?.autotune ?? {
-    enabled: false,
-    active: null,
-    target: null,
-    target_setting: null,
-    schedule: null,
-    next: null,
-    last_run: null,
-    recent: null,
-  };
+  const autotune: TuneRecord["autotune"] = tune?.autotune ?? unknownAutotune();
   const timerState = service?.autotune_timer ?? null;
   const active = autotune.active ?? (timerState === null ? null : timerState === "active");
   return {

@@ -210,6 +210,24 @@ function commandReason(result: CommandResult): NullReason {
 }
 
 /**
+ * The autotune state before anything is known: not enabled, every other field `null`.
+ *
+ * @returns a fresh state
+ */
+export function unknownAutotune(): AutotuneState {
+  return {
+    enabled: false,
+    active: null,
+    target: null,
+    target_setting: null,
+    schedule: null,
+    next: null,
+    last_run: null,
+    recent: null,
+  };
+}
+
+/**
  * Collects the autotune state: whether the timer unit exists, its `OnCalendar=` and the
  * service's `AUTOTUNE_TARGET` (unit files and drop-ins under the root), the timer's state from
  * one `systemctl show` call, and the recent decisions from one `journalctl` call through
@@ -224,16 +242,7 @@ export async function collectAutotune(
   ctx: ProbeContext,
   reasons: Reasons,
 ): Promise<AutotuneState> {
-  const state: AutotuneState = {
-    enabled: false,
-    active: null,
-    target: null,
-    target_setting: null,
-    schedule: null,
-    next: null,
-    last_run: null,
-    recent: null,
-  };
+  const state = unknownAutotune();
   const nulls = (reason: NullReason, keys: readonly (keyof AutotuneState)[]) => {
     for (const key of keys) if (state[key] === null) reasons[`autotune.${key}`] = reason;
   };
