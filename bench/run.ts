@@ -890,15 +890,14 @@ ${
 
 const CPU_WHY =
   `- **CPU per request above python's.** Every request is a new TCP connection (\`Connection:
-  close\`, as XMRig). Deno's \`node:http\` compatibility layer spends more per connection than
-  CPython's \`socketserver\`: \`bench/http_floor.ts\` serves a constant body with nothing else
-  (raw \`node:net\`, \`node:http\`, \`Deno.serve\`; see [benchmarks-http-floor.md](benchmarks-http-floor.md))
-  and puts \`serve\` within a few tens of µs of the bare \`node:http\` floor: the merge itself is
-  built at most once a second. Closing the gap takes \`Deno.serve\` on the inherited socket
-  (not possible in Deno 2.9: denoland/deno#14006) or a hand-written request parser on \`node:net\`
-  (the raw \`node:net\` floor). What bounds the rig's cost under load is admission control (the
-  hammer row), not the per-request figure: a dashboard's polls cost a few thousandths of a percent
-  of one core either way.`;
+  close\`, as XMRig). \`serve\` runs on a \`node:net\` server with its own request-head parser
+  and writes a memoised answer's bytes built at most once a second, which puts its listener at
+  the raw \`node:net\` floor of \`bench/http_floor.ts\` (see
+  [benchmarks-http-floor.md](benchmarks-http-floor.md)); what is left is Deno's per-connection
+  cost, which is close to CPython's, so the two figures cross from run to run on this shared
+  machine. What bounds the rig's cost under load is admission control (the hammer row), not the
+  per-request figure: a dashboard's polls cost a few thousandths of a percent of one core either
+  way.`;
 
 const P99_WHY =
   `- **p99 at 50 connections.** wrk keeps 50 connections in flight against a server that shares the

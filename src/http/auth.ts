@@ -7,7 +7,7 @@
  * - Pithead's derived read bearer for each of them that is 32 characters or longer: the
  *   lowercase hex of HMAC-SHA256(key = the token, message = `rigforge:api-read:v1`).
  *
- * The header *value* arrives without its leading and trailing spaces and tabs (`node:http`
+ * The header *value* arrives without its leading and trailing spaces and tabs (`request_head.ts`
  * strips optional whitespace around a field value, as RFC 9110 says; XMRig keeps a trailing
  * space and answers 403 to it), and only the first `Authorization` header counts. A missing header is
  * `"missing"` (401), any other mismatch `"wrong"` (403). With no token configured at all the API

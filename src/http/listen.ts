@@ -1,13 +1,17 @@
 /**
  * The socket layer of `serve`, and the only file that knows about sockets: socket activation
  * (`LISTEN_FDS`/`LISTEN_PID`, the listening socket on fd 3), `--bind`/`--port`, connection
- * limits, admission control, slow-client timeouts, idle exit, and the conversion between
- * `node:http` objects and the plain {@link HttpRequest}/{@link HttpResponse} the handler uses.
+ * limits, admission control, slow-client timeouts, idle exit, reading the request head (parsed
+ * by the pure `request_head.ts`) and writing the plain {@link HttpResponse} the handler answers.
  *
- * Why `node:http` and not `Deno.serve`: `Deno.serve` cannot take an inherited fd
- * (denoland/deno#14006) and has no header or idle timeouts; `node:http` has both, answers 400/431
- * itself, and `listen({ fd: 3 })` needs no permission. When `Deno.serve` gains an fd option this
- * file is the one to swap (see docs/architecture-serve.md).
+ * Why a `node:net` server with its own head parser, not `node:http` or `Deno.serve`:
+ * `Deno.serve` cannot take an inherited fd (denoland/deno#14006) and has no header or idle
+ * timeouts. `node:http` has both, but its per-connection machinery cost ~136 ms of CPU per 1,000
+ * `Connection: close` requests against ~65 ms for a raw `node:net` server answering the same
+ * (docs/benchmarks-http-floor.md), which put `serve` above CPython's http.server. With one
+ * request per connection and no request bodies, all `serve` needs is the head: read at most
+ * 8 KiB, parse it, write one buffer, close. `net.createServer().listen({ fd: 3 })` takes the
+ * inherited socket and needs no permission (docs/architecture-serve.md).
  *
  * Limits (all measured in tests/listen_test.ts):
  * - request head over 8 KiB → 431; malformed request → 400; no complete head within 5 s → 408
@@ -16,11 +20,15 @@
  * - at most 64 open connections; at the cap, the newest connection that has not sent a complete
  *   request head, from the source holding the most connections, is closed to make room (so idle
  *   connections never lock a client out); only when all 64 have a request in flight is the new
- *   connection closed right after accept. Both count as shed `connections`;
- * - one request per connection (`Connection: close`, like XMRig); request bodies are never read;
- * - a connection idle for 10 s is destroyed; a handler that has not answered in 5 s gets a 500;
- * - admission control (`admission.ts`) runs right after accept, before node:http attaches its
- *   parser: a connection over budget is held unread for 1 s (at most 256 at once, outside the
+ *   connection closed right after accept. Both count as shed `connections`. A connection stops
+ *   counting once its answer is written (it is then only drained until the client closes);
+ * - one request per connection (`Connection: close`, like XMRig); request bodies and pipelined
+ *   requests are never read, only drained so the client gets its answer instead of a reset;
+ * - a handler that has not answered in 5 s gets a 500 (checked every second, so 5-6 s); a
+ *   connection silent for 10 s, or open for 10 s, is destroyed (a backstop: the limits above
+ *   end every connection sooner);
+ * - admission control (`admission.ts`) runs right after accept, before a byte is read: a
+ *   connection over budget is held unread for 1 s (at most 256 at once, outside the
  *   64-connection cap), then answered with a pre-built `429 TOO_MANY_REQUESTS` +
  *   `Retry-After: 1`; past 256 held, it is destroyed at once. Holding makes a client that
  *   retries back to back cost ~1 % of a core instead of ~70 % (docs/architecture-serve.md).
@@ -28,11 +36,12 @@
  * @module
  */
 
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { Buffer } from "node:buffer";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { normaliseAddress } from "../ip.ts";
 import { type Admission, createAdmission, type ShedCounts, sourceKey } from "./admission.ts";
-import type { Handler, HttpRequest, HttpResponse } from "./types.ts";
+import { parseRequestHead, type RequestHead } from "./request_head.ts";
+import type { Handler, HttpResponse } from "./types.ts";
 
 /** Where to listen: an inherited listening socket, or an address and port. */
 export type ListenTarget =
@@ -47,9 +56,9 @@ export interface ListenLimits {
   maxHeaderBytes: number;
   /** A full request head must arrive within this, ms; else 408. */
   headersTimeoutMs: number;
-  /** The whole request must arrive within this, ms (node:http requires >= headersTimeoutMs). */
+  /** A connection still open this long after accept is destroyed (a backstop), ms. */
   requestTimeoutMs: number;
-  /** How often node:http checks the two timeouts above, ms. */
+  /** How often the timeouts above and `socketIdleMs` are checked (one sweep), ms. */
   checkIntervalMs: number;
   /** A connection with no traffic for this long is destroyed, ms. */
   socketIdleMs: number;
@@ -171,8 +180,7 @@ export function defaultErrorResponse(status: number): HttpResponse {
 
 /**
  * Serializes a response to the exact bytes on the wire (`HTTP/1.1 <code> <NAME>`, the headers
- * of {@link responseHeaders}, the body), for answers written straight to the socket before or
- * instead of `node:http` (400, 408, 431, 429).
+ * of {@link responseHeaders}, the body), in one buffer written with one `write`.
  *
  * @param response the response
  * @param statusText status names
@@ -219,32 +227,6 @@ export function socketActivation(
 }
 
 /**
- * Converts a `node:http` request to the handler's {@link HttpRequest}: header names lower-cased
- * with every value kept in arrival order (from `rawHeaders`, into a prototype-less object so a
- * header named `__proto__` is just a header), and the peer address normalised.
- *
- * @param req the incoming request
- * @returns the plain request
- */
-export function toHttpRequest(req: IncomingMessage): HttpRequest {
-  const raw = req.rawHeaders;
-  const headers = Object.create(null) as Record<string, string[]>;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    const value = raw[i + 1] as string;
-    const list = headers[name];
-    if (list === undefined) headers[name] = [value];
-    else list.push(value);
-  }
-  return {
-    method: req.method ?? "",
-    url: req.url ?? "",
-    headers,
-    remoteAddress: normaliseAddress(req.socket.remoteAddress ?? ""),
-  };
-}
-
-/**
  * The headers to send: the handler's, in its order, with `Connection: close` forced and
  * `Content-Length` set to the body's length (inserted in alphabetical position, as XMRig sorts
  * its headers). An empty body gets no `Content-Length` unless the handler set one, as XMRig
@@ -286,27 +268,68 @@ function insertSorted(headers: [string, string][], header: [string, string]): vo
 }
 
 /**
- * Writes a handler response with `writeHead(status, NAME, headers)` + `end(body)`; for HEAD the
- * body is left out but `Content-Length` keeps its length. No `Date` header is sent.
+ * Listens and serves until idle exit or {@link RunningServer.stop}.
  *
- * @param res the node response
+ * @param options target, handler, limits, admission, idle exit
+ * @returns the running server, once it is listening
+ * @throws {Error} when it cannot listen (address in use, fd 3 not a listening socket)
+ */
+/**
+ * The bytes of a handler's answer: {@link rawResponse}, without the body for HEAD (which keeps
+ * the body's `Content-Length`). One buffer, written with one `write`.
+ *
  * @param method the request method
  * @param response the handler's answer
  * @param statusText status names
+ * @returns the bytes
+ * @throws {Error} when a header name or value cannot go on the wire (CR, LF, NUL, non-token)
  */
-export function writeHttpResponse(
-  res: ServerResponse,
+export function responseBytes(
   method: string,
   response: HttpResponse,
   statusText: Readonly<Record<number, string>>,
-): void {
+): Uint8Array {
+  for (const [name, value] of response.headers) {
+    if (!HEADER_NAME.test(name) || BAD_HEADER_VALUE.test(value)) {
+      throw new Error(`invalid header ${JSON.stringify(name)}`);
+    }
+  }
+  if (method !== "HEAD") return rawResponse(response, statusText);
+  const head = rawResponse({ ...response, body: new Uint8Array() }, statusText);
   const length = response.body.byteLength;
+  if (length === 0) return head;
+  // the same headers as GET: Content-Length keeps the body's length
+  const headers = responseHeaders(response.headers, length);
   const name = statusText[response.status] ?? LISTENER_STATUS_TEXT[response.status] ?? "UNKNOWN";
-  res.sendDate = false;
-  if (length === 0) res.useChunkedEncodingByDefault = false;
-  res.writeHead(response.status, name, responseHeaders(response.headers, length));
-  if (method === "HEAD" || length === 0) res.end();
-  else res.end(response.body);
+  return Buffer.from(
+    `HTTP/1.1 ${response.status} ${name}\r\n` +
+      headers.map(([key, value]) => `${key}: ${value}\r\n`).join("") + "\r\n",
+    "latin1",
+  );
+}
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
+const BAD_HEADER_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** Per-connection state of an admitted connection. */
+interface Connection {
+  /** Source key (admission.ts `sourceKey`), for the cap's eviction rule. */
+  key: string;
+  /** `performance.now()` at accept. */
+  start: number;
+  /** `performance.now()` of the last byte received. */
+  last: number;
+  /** The normalised peer address. */
+  address: string;
+  /** While the handler runs: when it is out of time (`performance.now()`), else 0. */
+  answerBy: number;
+  /** The request method, once the head is complete. */
+  method: string;
+  /** The head is complete (or the connection was answered already): not evictable. */
+  requested: boolean;
+  /** What came so far, while the head is incomplete. */
+  buffer: Buffer | null;
 }
 
 /**
@@ -322,6 +345,10 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   const statusText = options.statusText ?? LISTENER_STATUS_TEXT;
   const errorResponse = options.errorResponse ?? defaultErrorResponse;
   const internalError = errorResponse(500);
+  const internalBytes = {
+    GET: responseBytes("GET", internalError, statusText),
+    HEAD: responseBytes("HEAD", internalError, statusText),
+  };
   const raw = {
     400: rawResponse(errorResponse(400), statusText),
     408: rawResponse(errorResponse(408), statusText),
@@ -330,26 +357,13 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   };
   const shedMode = options.shedMode ?? "429";
   const report = options.onError ?? (() => {});
-  const server = createServer({
-    maxHeaderSize: limits.maxHeaderBytes,
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: 1000,
-    connectionsCheckingInterval: limits.checkIntervalMs,
-    requireHostHeader: false, // node's own 400 would carry Date and no body: we answer it
-  });
-  server.timeout = limits.socketIdleMs;
-  // A client that half-closes after its request (`nc -N`, some HTTP/1.0 clients) still gets
-  // the answer: node then marks the response as the last one instead of ending the socket.
-  // `httpAllowHalfOpen` is node's long-standing (untyped) switch for this; pinned by
-  // tests/listen_test.ts.
-  (server as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // allowHalfOpen: a client that half-closes after its request (`nc -N`, some HTTP/1.0
+  // clients) still gets the answer (pinned by tests/listen_test.ts)
+  const server = createServer({ allowHalfOpen: true });
 
-  const sockets = new Set<Socket>();
+  const sockets = new Map<Socket, Connection>();
   const held = new Set<Socket>();
   const bySource = new Map<string, Set<Socket>>();
-  const sourceOf = new WeakMap<Socket, string>();
-  const requested = new WeakSet<Socket>();
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
   let stopping: StopReason | null = null;
   let resolveClosed: (reason: StopReason) => void = () => {};
@@ -363,10 +377,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     }
   };
 
-  // Admission runs before node:http sees the socket: node's own connection listener (which
-  // attaches the parser) is called only for admitted connections.
-  const nodeListeners = server.listeners("connection") as ((socket: Socket) => void)[];
-  server.removeAllListeners("connection");
+  // Admission is decided right after accept, before a byte is read.
   server.on("connection", (socket: Socket) => {
     const address = normaliseAddress(socket.remoteAddress ?? "");
     if (admission.admit(address) !== "ok") {
@@ -378,26 +389,87 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
       socket.destroy();
       return;
     }
-    const key = sourceKey(address);
-    sockets.add(socket);
-    let group = bySource.get(key);
-    if (group === undefined) bySource.set(key, group = new Set());
+    const now = performance.now();
+    const conn: Connection = {
+      key: sourceKey(address),
+      start: now,
+      last: now,
+      address,
+      answerBy: 0,
+      method: "",
+      requested: false,
+      buffer: null,
+    };
+    sockets.set(socket, conn);
+    let group = bySource.get(conn.key);
+    if (group === undefined) bySource.set(conn.key, group = new Set());
     group.add(socket);
-    sourceOf.set(socket, key);
     clearTimeout(idleTimer);
+    socket.on("error", () => socket.destroy());
     socket.once("close", () => {
-      untrack(socket);
-      arm();
+      // an answered connection was untracked (and the idle timer armed) when its answer was
+      // written: the idle time counts from the last answer, not from the client's close
+      if (untrack(socket)) arm();
     });
-    for (const listener of nodeListeners) listener.call(server, socket);
+    socket.on("data", (chunk: Buffer) => {
+      conn.last = performance.now();
+      if (conn.requested) return; // answered: the rest (body, pipelined requests) is drained
+      conn.buffer = conn.buffer === null ? chunk : Buffer.concat([conn.buffer, chunk]);
+      const result = parseRequestHead(conn.buffer, limits.maxHeaderBytes);
+      if (result.kind === "partial") return;
+      conn.requested = true;
+      conn.buffer = null;
+      if (result.kind === "error") finish(socket, raw[result.status]);
+      else void respond(socket, conn, result.head);
+    });
+    socket.on("end", () => {
+      if (conn.requested) return; // the answer is on its way; the close follows it
+      conn.requested = true;
+      // nothing but blank lines: a clean close; an incomplete head: 400
+      const rest = conn.buffer === null ? null : parseRequestHead(conn.buffer, Infinity);
+      const empty = rest === null || (rest.kind === "partial" && rest.empty);
+      conn.buffer = null;
+      if (empty) socket.end();
+      else finish(socket, raw[400]);
+    });
   });
 
-  function untrack(socket: Socket): void {
+  // Every deadline is one sweep over all connections (like node:http's
+  // connectionsCheckingInterval), not a timer per connection: timers are a large share of the
+  // CPU of a request. No complete head within headersTimeoutMs → 408; a handler out of time →
+  // 500; no traffic for socketIdleMs, or open longer than requestTimeoutMs → destroyed; an
+  // answered connection still draining after DRAIN_MS → destroyed.
+  const draining = new Map<Socket, number>();
+  const recent: { response: HttpResponse; kind: string; bytes: Uint8Array }[] = [];
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const [socket, until] of draining) if (now >= until) socket.destroy();
+    for (const [socket, conn] of sockets) {
+      if (!conn.requested && now - conn.start >= limits.headersTimeoutMs) {
+        conn.requested = true;
+        conn.buffer = null;
+        finish(socket, raw[408]);
+      } else if (conn.answerBy !== 0 && now >= conn.answerBy) {
+        conn.answerBy = 0;
+        report("handler failed: handler timed out");
+        finish(socket, internalBytes[conn.method === "HEAD" ? "HEAD" : "GET"]);
+      } else if (
+        now - conn.last >= limits.socketIdleMs || now - conn.start >= limits.requestTimeoutMs
+      ) {
+        socket.destroy();
+      }
+    }
+  }, limits.checkIntervalMs);
+
+  /** Forgets an admitted connection; false when it was not tracked (any more). */
+  function untrack(socket: Socket): boolean {
+    const conn = sockets.get(socket);
+    if (conn === undefined) return false;
     sockets.delete(socket);
-    const key = sourceOf.get(socket);
-    const group = key === undefined ? undefined : bySource.get(key);
+    const group = bySource.get(conn.key);
     group?.delete(socket);
-    if (key !== undefined && group?.size === 0) bySource.delete(key);
+    if (group?.size === 0) bySource.delete(conn.key);
+    return true;
   }
 
   /**
@@ -410,7 +482,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     for (const group of bySource.values()) {
       if (largest === undefined || group.size > largest.size) largest = group;
     }
-    const victim = (largest && newestWaiting(largest)) ?? newestWaiting(sockets);
+    const victim = (largest && newestWaiting(largest)) ?? newestWaiting(sockets.keys());
     if (victim === undefined) return false;
     admission.noteShed("connections");
     untrack(victim);
@@ -418,9 +490,9 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     return true;
   }
 
-  function newestWaiting(group: Set<Socket>): Socket | undefined {
+  function newestWaiting(group: Iterable<Socket>): Socket | undefined {
     let found: Socket | undefined;
-    for (const socket of group) if (!requested.has(socket)) found = socket;
+    for (const socket of group) if (sockets.get(socket)?.requested === false) found = socket;
     return found;
   }
 
@@ -447,69 +519,58 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     });
   }
 
-  server.on("clientError", (error: Error & { code?: string }, socket: Socket) => {
-    // a response is on its way (Connection: close ends it), or this socket was answered
-    // already and node's parser reports the rest of a bad request again
-    if (requested.has(socket)) return;
-    requested.add(socket);
-    if (error.code === "ECONNRESET" || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    socket.removeAllListeners("data"); // node's parser is done with it: drain to nowhere
-    const bytes = error.code === "HPE_HEADER_OVERFLOW"
-      ? raw[431]
-      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? raw[408]
-      : raw[400];
-    closeWith(socket, bytes);
-  });
-
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const socket = req.socket;
-    if (requested.has(socket)) return; // pipelined: only the first request is answered
-    requested.add(socket);
-    void respond(req, res);
-  };
-  server.on("request", onRequest);
-  // `Expect:` headers: no interim 100 and no node-made 417, the request is answered as is
-  server.on("checkContinue", onRequest);
-  server.on("checkExpectation", onRequest);
-  // CONNECT: node detaches the socket; answer it (405 from the handler) on the raw socket
-  server.on("connect", (req: IncomingMessage, socket: Socket) => {
-    requested.add(socket);
-    void answer(req).then((response) => {
-      if (!socket.destroyed) closeWith(socket, rawResponse(response, statusText));
-    });
-  });
-
-  /** The handler's answer, bounded in time; a missing Host (HTTP/1.1) is a 400. */
-  async function answer(req: IncomingMessage): Promise<HttpResponse> {
-    if (req.headers.host === undefined && req.httpVersion === "1.1") return errorResponse(400);
-    let timer: ReturnType<typeof setTimeout> | undefined;
+  /** Runs the handler (its deadline is kept by the sweep) and writes its answer. */
+  async function respond(socket: Socket, conn: Connection, head: RequestHead): Promise<void> {
+    conn.answerBy = performance.now() + limits.handlerTimeoutMs;
+    conn.method = head.method;
+    let response: HttpResponse;
     try {
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("handler timed out")), limits.handlerTimeoutMs);
+      response = await options.handler({
+        method: head.method,
+        url: head.url,
+        headers: head.headers,
+        remoteAddress: conn.address,
       });
-      return await Promise.race([options.handler(toHttpRequest(req)), deadline]);
     } catch (error) {
-      report(`handler failed: ${error instanceof Error ? error.message : String(error)}`);
-      return internalError;
-    } finally {
-      clearTimeout(timer);
+      response = internalError;
+      if (conn.answerBy !== 0) {
+        report(`handler failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
-  }
-
-  async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const response = await answer(req);
-    if (res.destroyed || res.writableEnded) return;
+    if (conn.answerBy === 0) return; // out of time: the sweep answered 500 already
+    conn.answerBy = 0;
+    if (socket.destroyed || !socket.writable) return;
+    const kind = head.method === "HEAD" ? "HEAD" : "GET";
+    // the handler returns the same (memoised) response object for up to a second: its bytes
+    // are built once, not per request (a short list, not a WeakMap: a WeakMap entry per
+    // request made the garbage collector cost more than the bytes)
+    let bytes = recent.find((entry) => entry.response === response && entry.kind === kind)?.bytes;
     try {
-      writeHttpResponse(res, req.method ?? "GET", response, statusText);
+      if (bytes === undefined) {
+        bytes = responseBytes(kind, response, statusText);
+        recent.push({ response, kind, bytes });
+        if (recent.length > 8) recent.shift();
+      }
     } catch (error) {
       report(`response rejected: ${error instanceof Error ? error.message : String(error)}`);
-      if (!res.headersSent) writeHttpResponse(res, req.method ?? "GET", internalError, statusText);
-      else res.destroy();
+      bytes = responseBytes(head.method, internalError, statusText);
     }
+    finish(socket, bytes);
+  }
+
+  /**
+   * Answers an admitted connection and closes it. Once the answer is written the connection
+   * no longer counts against the cap or the idle timer, while the drain waits for the client's
+   * close (as node:http freed it on `finish`).
+   */
+  function finish(socket: Socket, bytes: Uint8Array): void {
+    draining.set(socket, performance.now() + DRAIN_MS);
+    socket.once("close", () => draining.delete(socket));
+    socket.once("finish", () => {
+      if (untrack(socket)) arm();
+    });
+    socket.resume();
+    socket.end(bytes);
   }
 
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -521,26 +582,32 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     //    connections arriving from now on wait in the backlog of systemd's copy.
     server.close(() => {
       clearTimeout(drainTimer);
+      clearInterval(sweep);
       resolveClosed(reason);
     });
     for (const socket of held) socket.destroy(); // shed anyway: no reason to keep them
     // 2. in-flight requests finish; anything still open after drainMs is cut.
     drainTimer = setTimeout(() => {
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets.keys()) socket.destroy();
     }, limits.drainMs);
     return closed;
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error): void => reject(listenError(error, options.target));
-    server.once("error", onError);
-    const done = (): void => {
-      server.off("error", onError);
-      resolve();
-    };
-    if (options.target.kind === "fd") server.listen({ fd: options.target.fd }, done);
-    else server.listen({ host: options.target.host, port: options.target.port }, done);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(listenError(error, options.target));
+      server.once("error", onError);
+      const done = (): void => {
+        server.off("error", onError);
+        resolve();
+      };
+      if (options.target.kind === "fd") server.listen({ fd: options.target.fd }, done);
+      else server.listen({ host: options.target.host, port: options.target.port }, done);
+    });
+  } catch (error) {
+    clearInterval(sweep);
+    throw error;
+  }
   server.on("error", (error: Error) => report(`server error: ${error.message}`));
   arm();
 
@@ -556,7 +623,16 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   };
 }
 
-/** Writes pre-built bytes, half-closes, drains what the client still sends, cuts after 1 s. */
+/** How long an answered connection is drained before it is cut (1-2 s with the sweep), ms. */
+const DRAIN_MS = 1000;
+
+/**
+ * Writes pre-built bytes in one write, half-closes, drains what the client still sends (so it
+ * gets the answer instead of a reset), cuts after 1 s.
+ *
+ * @param socket the connection
+ * @param bytes the whole answer
+ */
 function closeWith(socket: Socket, bytes: Uint8Array): void {
   if (socket.listenerCount("error") === 0) socket.on("error", () => socket.destroy());
   socket.resume();

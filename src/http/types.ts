@@ -1,6 +1,6 @@
 /**
  * The plain request and response records the handler works on. The socket plumbing
- * (`listen.ts`) converts `node:http` objects to and from these, so the handler is a plain
+ * (`listen.ts`) parses the request head into these and writes the answer, so the handler is a plain
  * function testable without a socket.
  *
  * @module
