@@ -292,14 +292,15 @@ out=$(install_api --idle-exit 2); rc=$?
 is reinstall-idle-exit-2 "$rc" 0
 wait_for 10 inactive rigforge-api.service
 n0=$(activations)
-# 8 bursts of 3, each 2 s (the idle exit) +-0.1 s after the previous answers: every burst meets a
+# 8 bursts of 3, each just past the 2 s idle exit after the previous answers: every burst meets a
 # server that is exiting or gone, so nearly every burst is a new activation (and a new start of
-# the probe timer and a probe pass) as fast as the smallest idle exit allows.
-burst=$(inc python3 /opt/rigforge-api/tests/systemd/burst.py 8081 "$TOKEN" 3 0 2.0 2.05 1.95 2.1 2.0 1.98 2.15)
+# the probe timer and a probe pass) as fast as the smallest idle exit allows. (Gaps right at 2.0 s
+# race the exit and may or may not activate: the burst above covers that window.)
+burst=$(inc python3 /opt/rigforge-api/tests/systemd/burst.py 8081 "$TOKEN" 3 0 2.2 2.25 2.15 2.3 2.2 2.18 2.35)
 starts=$(($(activations) - n0))
 log "worst-case pattern at --idle-exit 2: $burst ($starts activations in $(since "$t") s)"
 has fast-idle-bursts-no-lost-connection "$burst" '^ok=24 fail=0 '
-ok fast-idle-bursts-many-activations test "$starts" -ge 6
+ok fast-idle-bursts-many-activations test "$starts" -ge 5
 is fast-idle-socket-still-listening "$(active rigforge-api.socket)/$(prop rigforge-api.socket Result)" active/success
 is fast-idle-server-never-start-limited "$(prop rigforge-api.service Result)/$(prop rigforge-api.service NRestarts)" success/0
 ok fast-idle-probe-not-start-limited test "$(prop rigforge-api-probe.service Result)" != start-limit-hit -a "$(prop rigforge-api-probe.timer Result)" != start-limit-hit
