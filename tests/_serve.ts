@@ -81,6 +81,16 @@ export interface ServeHandle {
 
 export { freePort };
 
+/**
+ * Fails the calling test loudly when `systemd-socket-activate` (Debian's `systemd` package, which
+ * `.ci/run` installs) is missing: socket-activation tests never skip silently.
+ */
+export function requireSocketActivate(): void {
+  if (!HAS_SOCKET_ACTIVATE) {
+    throw new Error("systemd-socket-activate is missing: apt-get install systemd (see .ci/run)");
+  }
+}
+
 /** Whether `systemd-socket-activate` is installed (socket activation tests need it). */
 export const HAS_SOCKET_ACTIVATE: boolean = (() => {
   try {

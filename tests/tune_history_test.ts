@@ -12,6 +12,7 @@ import {
 } from "../src/cli/tune_history.ts";
 import type { ServiceRecord } from "../src/probe/service.ts";
 import type { TuneRecord } from "../src/probe/tune.ts";
+import { unknownAutotune } from "../src/probe/autotune.ts";
 import { assertGolden, FIXED_MTIME, prepareRig, PROFILES, run } from "./_golden.ts";
 
 const FIXED_ISO = FIXED_MTIME.toISOString().replace(".000Z", "Z");
@@ -81,16 +82,7 @@ Deno.test("the fixture rigs cover the history's cases", () => {
   assert(seen.some((r) => (r.last_run?.throttled_count ?? 0) > 0), "a tune with throttled results");
 });
 
-const AUTOTUNE_OFF: TuneRecord["autotune"] = {
-  enabled: false,
-  active: null,
-  target: null,
-  target_setting: null,
-  schedule: null,
-  next: null,
-  last_run: null,
-  recent: null,
-};
+const AUTOTUNE_OFF: TuneRecord["autotune"] = unknownAutotune();
 
 Deno.test("tuneHistoryReport: a failed tune probe still gives a document", () => {
   const report = tuneHistoryReport(null, null, Date.UTC(2026, 0, 15, 12, 0, 0));

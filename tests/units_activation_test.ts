@@ -12,20 +12,9 @@ import { join } from "node:path";
 import { parseAllowList } from "../src/ip.ts";
 import { renderUnits, type UnitOptions } from "../src/units.ts";
 import { COMPILE_FLAGS, REPO_ROOT } from "./_cli.ts";
+import { requireSocketActivate } from "./_serve.ts";
 
 const TOKEN = "tok-ACTIVATION-0123456789abcdef0123";
-
-const HAS_ACTIVATE = (() => {
-  try {
-    return new Deno.Command("systemd-socket-activate", {
-      args: ["--version"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
-})();
 
 /**
  * Splits an `ExecStart=` value the way systemd does for the subset the renderer may produce:
@@ -103,8 +92,9 @@ async function waitForLine(
 Deno.test({
   name:
     "the rendered ExecStart= serves /2/summary under systemd-socket-activate, then idle-exits 0",
-  ignore: !HAS_ACTIVATE || Deno.build.os !== "linux",
+  ignore: Deno.build.os !== "linux",
   fn: async () => {
+    requireSocketActivate();
     const dir = await Deno.makeTempDir({ prefix: "rf-activate-" });
     let child: Deno.ChildProcess | null = null;
     let drain: Promise<void> = Promise.resolve();
