@@ -20,7 +20,7 @@
  */
 
 import { MIN_CLOCK_PCT } from "./checks/thresholds.ts";
-import { matchWindow } from "./merge/block.ts";
+import { matchWindow, xmrigObject } from "./merge/block.ts";
 import { arr, bool, int, num, type Obj, obj, str } from "./merge/fields.ts";
 import { dig, sourceOf } from "./merge/source.ts";
 import {
@@ -555,7 +555,7 @@ export function metricsBody(
     list.push({ labels, value: v });
     samples.set(name, list);
   };
-  const summary = parseSummary(xmrig);
+  const summary = xmrigObject(xmrig);
   buildInfo(put, summary, snapshot);
   xmrigMetrics(put, summary);
   snapshotMetrics(put, summary, snapshot, now, options);
@@ -624,16 +624,6 @@ export function createMetricsRoute(): MetricsRoute {
       });
     },
   };
-}
-
-/** XMRig's summary as an object, or `null` when it did not answer with one. */
-function parseSummary(xmrig: XmrigReply): Obj | null {
-  if (!xmrig.ok) return null;
-  try {
-    return obj(JSON.parse(xmrig.text));
-  } catch {
-    return null;
-  }
 }
 
 function label(name: string, value: unknown): [string, string][] {

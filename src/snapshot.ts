@@ -15,6 +15,7 @@
 import { basename, dirname, join } from "node:path";
 import type { ProbePass, ProbeRecords } from "./probe/mod.ts";
 import type { PreviousCounters, ProbeContext } from "./probe/types.ts";
+import { isoSeconds as isoOrNull } from "./probe/time.ts";
 import { asObject, cpuTimes, finite } from "./snapshot/parse.ts";
 import { VERSION } from "./version.ts";
 
@@ -98,7 +99,7 @@ export function buildSnapshot(
  * @returns e.g. `2026-01-15T12:00:00Z`
  */
 export function isoSeconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+  return isoOrNull(ms) ?? "1970-01-01T00:00:00Z"; // a wall clock is always finite
 }
 
 /**

@@ -17,9 +17,6 @@
 /** The XMRig routes the sister API passes through (`/api.json` is served from `/1/summary`). */
 export type XmrigPath = "/1/summary" | "/2/summary" | "/2/backends";
 
-/** Every path, for iteration and validation. */
-export const XMRIG_PATHS: readonly XmrigPath[] = ["/1/summary", "/2/summary", "/2/backends"];
-
 /** XMRig's answer: the body text as sent, or why there is none. */
 export type XmrigReply = { ok: true; text: string } | { ok: false; error: string };
 

@@ -6,6 +6,7 @@
  */
 
 import type { ProbeRecords } from "../probe/mod.ts";
+import { HUGEPAGES_LOG_OK_PCT } from "./thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText, unknownCheck } from "./types.ts";
 
 /**
@@ -288,10 +289,11 @@ export function hugepagesLogCheck(records: ProbeRecords): Check {
     return check(id, "skipped", title, "no huge-pages line since XMRig's last start", { reason });
   }
   const data = { dataset: log.dataset, threads: log.threads };
-  const low = lines.find((l) => l.pct < 100);
+  const low = lines.find((l) => l.pct < HUGEPAGES_LOG_OK_PCT);
   if (low !== undefined) {
-    const detail = `below 100 % since XMRig's last start: ${low.allocated}/${low.total} pages huge`;
+    const detail =
+      `below ${HUGEPAGES_LOG_OK_PCT} % since XMRig's last start: ${low.allocated}/${low.total} pages huge`;
     return check(id, "warn", title, detail, data);
   }
-  return check(id, "ok", title, "100 % since XMRig's last start", data);
+  return check(id, "ok", title, `${HUGEPAGES_LOG_OK_PCT} % since XMRig's last start`, data);
 }

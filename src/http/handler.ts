@@ -211,8 +211,11 @@ async function route(
 ): Promise<HttpResponse> {
   if (path === "/2/backends") {
     const reply = await deps.xmrig("/2/backends");
-    const body = backendsBody(reply);
-    return body.status === 200 ? jsonResponse(200, body.text) : errorResponse(body.status);
+    const view: SnapshotView = { read: { snapshot: null, error: null }, now: deps.now() };
+    return bodies(path, reply, view, () => {
+      const body = backendsBody(reply);
+      return body.status === 200 ? jsonResponse(200, body.text) : errorResponse(body.status);
+    });
   }
   const xmrigPath = path === "/2/summary" ? "/2/summary" : "/1/summary";
   const [read, reply] = await Promise.all([

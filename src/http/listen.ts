@@ -40,7 +40,7 @@ import { Buffer } from "node:buffer";
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { normaliseAddress } from "../ip.ts";
 import { type Admission, createAdmission, type ShedCounts, sourceKey } from "./admission.ts";
-import { parseRequestHead, type RequestHead } from "./request_head.ts";
+import { BAD_VALUE, parseRequestHead, type RequestHead, TOKEN } from "./request_head.ts";
 import type { Handler, HttpResponse } from "./types.ts";
 
 /** Where to listen: an inherited listening socket, or an address and port. */
@@ -290,7 +290,7 @@ export function responseBytes(
   statusText: Readonly<Record<number, string>>,
 ): Uint8Array {
   for (const [name, value] of response.headers) {
-    if (!HEADER_NAME.test(name) || BAD_HEADER_VALUE.test(value)) {
+    if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
       throw new Error(`invalid header ${JSON.stringify(name)}`);
     }
   }
@@ -307,10 +307,6 @@ export function responseBytes(
     "latin1",
   );
 }
-
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
-const BAD_HEADER_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** Per-connection state of an admitted connection. */
 interface Connection {

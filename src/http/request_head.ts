@@ -84,11 +84,13 @@ const METHOD_SET = new Set(METHODS);
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** An HTTP token (RFC 9110 5.6.2): a header name, a method. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 // deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Bytes a header value may not hold: controls other than HTAB (obs-text is allowed). */
+export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const VERSIONS: Readonly<Record<string, string>> = {
   "HTTP/1.1": "1.1",
   "HTTP/1.0": "1.0",

@@ -38,18 +38,36 @@ export interface XmrigFacts {
  * @returns the facts (all `null` when unreachable or unparsable)
  */
 export function xmrigFacts(reply: XmrigReply | null): XmrigFacts {
-  if (reply === null || !reply.ok) return { hashrate: null, version: null };
-  let parsed: Obj | null = null;
-  try {
-    parsed = obj(JSON.parse(reply.text));
-  } catch {
-    parsed = null;
-  }
+  const parsed = xmrigObject(reply);
   const total = arr(obj(parsed?.["hashrate"])?.["total"]);
   return {
     hashrate: total === null ? null : [num(total[0]), num(total[1]), num(total[2])],
     version: str(parsed?.["version"], 32),
   };
+}
+
+const parsedReplies = new WeakMap<object, Obj | null>();
+
+/**
+ * XMRig's reply parsed as an object, once per reply object: the client caches a reply for a
+ * second, so every body and `/metrics` built from it share one `JSON.parse`. (Parsed numbers are
+ * only read for facts and metrics; the spliced bodies keep XMRig's text.)
+ *
+ * @param reply XMRig's reply (or `null` when not fetched)
+ * @returns the object, or `null` when unreachable or not a JSON object
+ */
+export function xmrigObject(reply: XmrigReply | null): Obj | null {
+  if (reply === null || !reply.ok) return null;
+  let parsed = parsedReplies.get(reply);
+  if (parsed === undefined) {
+    try {
+      parsed = obj(JSON.parse(reply.text));
+    } catch {
+      parsed = null;
+    }
+    parsedReplies.set(reply, parsed);
+  }
+  return parsed;
 }
 
 /**
