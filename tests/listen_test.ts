@@ -7,7 +7,6 @@
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import {
   DEFAULT_LIMITS,
-  defaultErrorResponse,
   type ListenOptions,
   rawResponse,
   responseHeaders,
@@ -104,7 +103,7 @@ Deno.test("responseHeaders forces Connection: close and puts Content-Length in s
 
 Deno.test("rawResponse serializes XMRig's error shape, with extra headers sorted in", () => {
   const text = new TextDecoder().decode(
-    rawResponse(defaultErrorResponse(429), STATUS_TEXT, [["Retry-After", "1"]]),
+    rawResponse(errorResponse(429), STATUS_TEXT, [["Retry-After", "1"]]),
   );
   const body = '{\n    "status": 429,\n    "error": "TOO_MANY_REQUESTS"\n}';
   assertEquals(

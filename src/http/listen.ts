@@ -41,6 +41,7 @@ import { type AddressInfo, createServer, type Socket } from "node:net";
 import { normaliseAddress } from "../ip.ts";
 import { type Admission, createAdmission, type ShedCounts, sourceKey } from "./admission.ts";
 import { BAD_VALUE, parseRequestHead, type RequestHead, TOKEN } from "./request_head.ts";
+import { errorResponse as handlerErrorResponse, STATUS_TEXT } from "./handler.ts";
 import type { Handler, HttpResponse } from "./types.ts";
 
 /** Where to listen: an inherited listening socket, or an address and port. */
@@ -108,7 +109,7 @@ export interface ListenOptions {
   /**
    * The response for a status the listener answers itself (400, 408, 429, 431, and 500 when
    * the handler fails): `errorResponse` from `src/http/handler.ts`, so every error looks the
-   * same (default {@link defaultErrorResponse}).
+   * same (the default).
    */
   errorResponse?: (status: number) => HttpResponse;
   /** Exit after this many ms with no open connection (0 = never). */
@@ -145,39 +146,6 @@ export interface RunningServer {
   shedCounts(): ShedCounts;
 }
 
-/** Status names the listener itself uses (llhttp's enum names, as XMRig sends them). */
-export const LISTENER_STATUS_TEXT: Readonly<Record<number, string>> = {
-  200: "OK",
-  400: "BAD_REQUEST",
-  408: "REQUEST_TIMEOUT",
-  429: "TOO_MANY_REQUESTS",
-  431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
-  500: "INTERNAL_SERVER_ERROR",
-  503: "SERVICE_UNAVAILABLE",
-};
-
-/**
- * The listener's own error response when none is injected: XMRig's headers and XMRig's error
- * body (`{"status": N, "error": "NAME"}`, 4-space pretty), no `Content-Length` yet.
- *
- * @param status the status code
- * @returns the response record
- */
-export function defaultErrorResponse(status: number): HttpResponse {
-  const body = JSON.stringify({ status, error: LISTENER_STATUS_TEXT[status] ?? "ERROR" }, null, 4);
-  return {
-    status,
-    headers: [
-      ["Access-Control-Allow-Headers", "Authorization, Content-Type"],
-      ["Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"],
-      ["Access-Control-Allow-Origin", "*"],
-      ["Connection", "close"],
-      ["Content-Type", "application/json"],
-    ],
-    body: new TextEncoder().encode(body),
-  };
-}
-
 /**
  * Serializes a response to the exact bytes on the wire (`HTTP/1.1 <code> <NAME>`, the headers
  * of {@link responseHeaders}, the body), in one buffer written with one `write`.
@@ -191,14 +159,16 @@ export function rawResponse(
   response: HttpResponse,
   statusText: Readonly<Record<number, string>>,
   extra: readonly [string, string][] = [],
+  withBody = true,
 ): Uint8Array {
   const headers = responseHeaders(response.headers, response.body.byteLength);
   for (const header of extra) insertSorted(headers, header);
-  const name = statusText[response.status] ?? LISTENER_STATUS_TEXT[response.status] ?? "UNKNOWN";
+  const name = statusText[response.status] ?? STATUS_TEXT[response.status] ?? "UNKNOWN";
   const head = new TextEncoder().encode(
     `HTTP/1.1 ${response.status} ${name}\r\n` +
       headers.map(([key, value]) => `${key}: ${value}\r\n`).join("") + "\r\n",
   );
+  if (!withBody) return head;
   const bytes = new Uint8Array(head.byteLength + response.body.byteLength);
   bytes.set(head, 0);
   bytes.set(response.body, head.byteLength);
@@ -294,18 +264,8 @@ export function responseBytes(
       throw new Error(`invalid header ${JSON.stringify(name)}`);
     }
   }
-  if (method !== "HEAD") return rawResponse(response, statusText);
-  const head = rawResponse({ ...response, body: new Uint8Array() }, statusText);
-  const length = response.body.byteLength;
-  if (length === 0) return head;
-  // the same headers as GET: Content-Length keeps the body's length
-  const headers = responseHeaders(response.headers, length);
-  const name = statusText[response.status] ?? LISTENER_STATUS_TEXT[response.status] ?? "UNKNOWN";
-  return Buffer.from(
-    `HTTP/1.1 ${response.status} ${name}\r\n` +
-      headers.map(([key, value]) => `${key}: ${value}\r\n`).join("") + "\r\n",
-    "latin1",
-  );
+  // HEAD: the same head as GET (Content-Length keeps the body's length), no body
+  return rawResponse(response, statusText, [], method !== "HEAD");
 }
 
 /** Per-connection state of an admitted connection. */
@@ -338,8 +298,8 @@ interface Connection {
 export async function startServer(options: ListenOptions): Promise<RunningServer> {
   const limits: ListenLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const admission = options.admission ?? createAdmission({ rate: 0, burst: 0, globalRate: 0 });
-  const statusText = options.statusText ?? LISTENER_STATUS_TEXT;
-  const errorResponse = options.errorResponse ?? defaultErrorResponse;
+  const statusText = options.statusText ?? STATUS_TEXT;
+  const errorResponse = options.errorResponse ?? handlerErrorResponse;
   const internalError = errorResponse(500);
   const internalBytes = {
     GET: responseBytes("GET", internalError, statusText),
