@@ -159,3 +159,29 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |\n`;
   return line(head) + line(head.map(() => "---")) + rows.map(line).join("");
 }
+
+/** Resident memory of a process by kind, from `/proc/<pid>/smaps_rollup` (KiB). */
+export interface RssParts {
+  /** `Rss`: all resident pages. */
+  rssKiB: number;
+  /** `Anonymous`: heaps (V8's and malloc's arenas), stacks. */
+  anonKiB: number;
+  /** `Rss` minus `Anonymous`: pages of mapped files (the executable, libraries). */
+  fileKiB: number;
+}
+
+/**
+ * Parses `/proc/<pid>/smaps_rollup` (proc(5)): the `Rss:` and `Anonymous:` lines, in kB.
+ *
+ * @param text the file's content
+ * @returns the parts
+ * @throws {SyntaxError} when either line is missing
+ */
+export function parseSmapsRollup(text: string): RssParts {
+  const rss = /^Rss:\s+(\d+) kB$/m.exec(text);
+  const anon = /^Anonymous:\s+(\d+) kB$/m.exec(text);
+  if (rss === null || anon === null) throw new SyntaxError("smaps_rollup: no Rss/Anonymous line");
+  const rssKiB = Number(rss[1]);
+  const anonKiB = Number(anon[1]);
+  return { rssKiB, anonKiB, fileKiB: rssKiB - anonKiB };
+}

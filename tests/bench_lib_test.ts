@@ -6,7 +6,15 @@
  */
 
 import { deepEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
-import { fmt, median, parseProcStat, parseWrk, ratio, table } from "../bench/lib.ts";
+import {
+  fmt,
+  median,
+  parseProcStat,
+  parseSmapsRollup,
+  parseWrk,
+  ratio,
+  table,
+} from "../bench/lib.ts";
 
 const WRK_C50 = `Running 2s test @ http://127.0.0.1:18556/2/summary
   1 threads and 50 connections
@@ -67,4 +75,16 @@ Deno.test("median, fmt, ratio and table", () => {
   assertEquals([fmt(1234.56), fmt(0.456, 2), fmt(null), fmt(NaN)], ["1,235", "0.46", "—", "—"]);
   assertEquals([ratio(1, 4), ratio(1, 0), ratio(null, 2)], ["0.25×", "—", "—"]);
   assertEquals(table(["a", "b"], [["1", "2"]]), "| a | b |\n| --- | --- |\n| 1 | 2 |\n");
+});
+
+Deno.test("parseSmapsRollup: Rss split into anonymous and file-backed kB", () => {
+  const text = [
+    "558542638000-7fffaba98000 ---p 00000000 00:00 0                          [rollup]",
+    "Rss:               59876 kB",
+    "Pss:               40000 kB",
+    "Anonymous:         18204 kB",
+    "AnonHugePages:         0 kB",
+  ].join("\n");
+  assertEquals(parseSmapsRollup(text), { rssKiB: 59876, anonKiB: 18204, fileKiB: 41672 });
+  assertThrows(() => parseSmapsRollup("Rss: 1 kB\n"), SyntaxError);
 });
