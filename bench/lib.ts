@@ -185,3 +185,38 @@ export function parseSmapsRollup(text: string): RssParts {
   const anonKiB = Number(anon[1]);
   return { rssKiB, anonKiB, fileKiB: rssKiB - anonKiB };
 }
+
+/**
+ * Puts `body` between the markers `<!-- NAME:begin -->` and `<!-- NAME:end -->` of a Markdown
+ * document (replacing what was there), or appends the marked section when the document has
+ * none. Two generators can so share one page: each owns its section.
+ *
+ * @param doc the document
+ * @param name the section's name
+ * @param body the section's new content
+ * @returns the new document
+ */
+export function replaceSection(doc: string, name: string, body: string): string {
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const section = `${begin}\n\n${body.trim()}\n\n${end}`;
+  const from = doc.indexOf(begin);
+  const to = doc.indexOf(end, from);
+  if (from < 0 || to < 0) return `${doc.trimEnd()}\n\n${section}\n`;
+  return doc.slice(0, from) + section + doc.slice(to + end.length);
+}
+
+/**
+ * The marked section `name` of a document (see {@link replaceSection}), markers included.
+ *
+ * @param doc the document
+ * @param name the section's name
+ * @returns the section, or `null` when the document has none
+ */
+export function sectionOf(doc: string, name: string): string | null {
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = doc.indexOf(begin);
+  const to = doc.indexOf(end, from);
+  return from < 0 || to < 0 ? null : doc.slice(from, to + end.length);
+}

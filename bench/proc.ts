@@ -186,3 +186,22 @@ export async function get(port: number, token: string, path: string): Promise<Re
     headers: { authorization: `Bearer ${token}` },
   });
 }
+
+/**
+ * Writes a generated Markdown page atomically (a temporary file in the same directory, then a
+ * rename), formatted by `deno fmt` first (the repository's fmt check covers docs/).
+ *
+ * @param path the page
+ * @param text its content
+ */
+export async function writeDocAtomic(path: string, text: string): Promise<void> {
+  const temp = `${path}.tmp-${Deno.pid}.md`;
+  try {
+    await Deno.writeTextFile(temp, text);
+    const formatted = await sh(Deno.execPath(), ["fmt", "--quiet", temp]);
+    if (formatted.code !== 0) throw new Error(`deno fmt ${temp}: ${formatted.stderr.trim()}`);
+    await Deno.rename(temp, path);
+  } finally {
+    await Deno.remove(temp).catch(() => {});
+  }
+}

@@ -40,7 +40,7 @@ import {
   measureLever,
   unitEnvironment,
 } from "./levers.ts";
-import { fmt, median } from "./lib.ts";
+import { fmt, median, sectionOf } from "./lib.ts";
 import {
   coldTtfb,
   HAMMER_S,
@@ -50,8 +50,15 @@ import {
   probeChildren,
   processCost,
 } from "./measure.ts";
-import { get, type Helper, log, sh, startHelper } from "./proc.ts";
-import { PROBE_RUNS, type ProbeCpu, PROFILE, render, TTFB_RUNS } from "./report.ts";
+import { get, type Helper, log, sh, startHelper, writeDocAtomic } from "./proc.ts";
+import {
+  PROBE_RUNS,
+  type ProbeCpu,
+  PROFILE,
+  render,
+  RIG_IMPACT_SECTION,
+  TTFB_RUNS,
+} from "./report.ts";
 
 const encoder = new TextEncoder();
 
@@ -222,9 +229,13 @@ export async function main(): Promise<void> {
       totalS: (performance.now() - began) / 1000,
     });
     await Deno.stdout.write(encoder.encode(report.summary));
+    // `deno task rig-impact` owns its own section of the page: carried over as it was.
     const doc = join(REPO_ROOT, "docs", "benchmarks.md");
-    await Deno.writeTextFile(doc, report.doc);
-    await sh(Deno.execPath(), ["fmt", "--quiet", doc]); // the repo's fmt check covers docs/
+    const impact = sectionOf(await Deno.readTextFile(doc).catch(() => ""), RIG_IMPACT_SECTION);
+    await writeDocAtomic(
+      doc,
+      impact === null ? report.doc : `${report.doc.trimEnd()}\n\n${impact}\n`,
+    );
     log(`wrote docs/benchmarks.md (${fmt((performance.now() - began) / 1000, 0)} s in all)`);
   } finally {
     await serve?.stop();

@@ -5,7 +5,11 @@
  * @module
  */
 
-import { deepEqual as assertEquals, throws as assertThrows } from "node:assert/strict";
+import {
+  deepEqual as assertEquals,
+  ok as assert,
+  throws as assertThrows,
+} from "node:assert/strict";
 import {
   fmt,
   median,
@@ -13,6 +17,8 @@ import {
   parseSmapsRollup,
   parseWrk,
   ratio,
+  replaceSection,
+  sectionOf,
   table,
 } from "../bench/lib.ts";
 
@@ -87,4 +93,21 @@ Deno.test("parseSmapsRollup: Rss split into anonymous and file-backed kB", () =>
   ].join("\n");
   assertEquals(parseSmapsRollup(text), { rssKiB: 59876, anonKiB: 18204, fileKiB: 41672 });
   assertThrows(() => parseSmapsRollup("Rss: 1 kB\n"), SyntaxError);
+});
+
+Deno.test("replaceSection and sectionOf: one generator's section inside another's page", () => {
+  const page = "# Benchmarks\n\nfigures\n";
+  const once = replaceSection(page, "rig-impact", "first");
+  assertEquals(
+    once,
+    "# Benchmarks\n\nfigures\n\n<!-- rig-impact:begin -->\n\nfirst\n\n<!-- rig-impact:end -->\n",
+  );
+  const twice = replaceSection(once + "tail\n", "rig-impact", "second\n");
+  assertEquals(twice.match(/rig-impact:begin/g)?.length, 1);
+  assert(twice.includes("\n\nsecond\n\n") && !twice.includes("first") && twice.endsWith("tail\n"));
+  assertEquals(
+    sectionOf(twice, "rig-impact"),
+    "<!-- rig-impact:begin -->\n\nsecond\n\n<!-- rig-impact:end -->",
+  );
+  assertEquals(sectionOf(page, "rig-impact"), null);
 });
