@@ -38,9 +38,12 @@ export function unitEnvironment(): Record<string, string> {
 export interface Lever {
   /** The row's name. */
   name: string;
-  /** `floor`: the bare server; `floor+modules`: with serve's modules; `serve`. */
-  kind: "floor" | "floor+modules" | "serve";
-  /** Environment on top of the unit's (serve) or none (floor). */
+  /**
+   * `floor`: the bare server; `floor+modules`: with serve's modules; `floor+fetch`: and one
+   * `fetch` of XMRig's API; `serve`.
+   */
+  kind: "floor" | "floor+modules" | "floor+fetch" | "serve";
+  /** Environment on top of the unit's (serve; the floor gets none). */
   env?: Record<string, string>;
   /** V8 flags after the compile task's (a later flag wins). */
   v8Flags?: string[];
@@ -50,8 +53,9 @@ export interface Lever {
 export const LEVERS: readonly Lever[] = [
   { name: "runtime floor: bare node:net server", kind: "floor" },
   { name: "floor + serve's modules loaded (not run)", kind: "floor+modules" },
+  { name: "floor + modules + one fetch() of XMRig", kind: "floor+fetch" },
   { name: "serve as shipped", kind: "serve" },
-  { name: "serve, MALLOC_ARENA_MAX unset (glibc default)", kind: "serve", env: {} },
+  { name: "serve, MALLOC_ARENA_MAX=2", kind: "serve", env: { MALLOC_ARENA_MAX: "2" } },
   { name: "serve, MALLOC_ARENA_MAX=1", kind: "serve", env: { MALLOC_ARENA_MAX: "1" } },
   { name: "serve, --max-old-space-size=64", kind: "serve", v8Flags: ["--max-old-space-size=64"] },
   { name: "serve, --max-old-space-size=16", kind: "serve", v8Flags: ["--max-old-space-size=16"] },
@@ -97,7 +101,7 @@ export async function measureLever(lever: Lever, setup: LeverSetup): Promise<Lev
   let port: number;
   let stop: () => Promise<unknown>;
   if (lever.kind === "serve") {
-    const env = lever.env ?? unitEnvironment();
+    const env = { ...unitEnvironment(), ...lever.env };
     const serve = await startServe({
       homeFrom: setup.homeFrom,
       snapshot: setup.snapshot,
@@ -112,7 +116,8 @@ export async function measureLever(lever: Lever, setup: LeverSetup): Promise<Lev
   } else {
     const args = ["run", ...COMPILE_FLAGS, join(REPO_ROOT, "bench", "floor_server.ts")];
     args.push(String(setup.bodyBytes));
-    if (lever.kind === "floor+modules") args.push("--with-serve-modules");
+    if (lever.kind !== "floor") args.push("--with-serve-modules");
+    if (lever.kind === "floor+fetch") args.push("--fetch-once", `${setup.xmrig}/1/summary`);
     const helper = await startHelper(Deno.execPath(), args);
     ({ pid, port } = helper);
     stop = () => helper.stop();

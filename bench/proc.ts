@@ -205,3 +205,30 @@ export async function writeDocAtomic(path: string, text: string): Promise<void> 
     await Deno.remove(temp).catch(() => {});
   }
 }
+
+/** The Debian package of each tool the bench scripts run. */
+const TOOL_PACKAGES: Record<string, string> = {
+  wrk: "wrk",
+  strace: "strace",
+  taskset: "util-linux",
+  "systemd-socket-activate": "systemd",
+  python3: "python3",
+  npm: "npm",
+  getconf: "libc-bin",
+  tar: "tar",
+};
+
+/**
+ * Fails with one clear message naming every missing tool and the Debian package that has it.
+ *
+ * @param tools the commands needed
+ * @throws {Error} when any is not on PATH
+ */
+export async function requireTools(tools: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const tool of tools) {
+    const found = await sh("sh", ["-c", `command -v ${tool}`]).catch(() => ({ code: 1 }));
+    if (found.code !== 0) missing.push(`${tool} (apt-get install ${TOOL_PACKAGES[tool] ?? tool})`);
+  }
+  if (missing.length > 0) throw new Error(`missing tools: ${missing.join(", ")}`);
+}

@@ -30,7 +30,7 @@ import { PYTHON } from "../tests/harness/serve_process.ts";
 import { type RealXmrig, realXmrigBinary, startRealXmrig } from "../tests/_xmrig_real.ts";
 import { unitEnvironment } from "./levers.ts";
 import { fmt, median, replaceSection, table } from "./lib.ts";
-import { cpuSeconds, log, sh, stat, writeDocAtomic } from "./proc.ts";
+import { cpuSeconds, log, requireTools, sh, stat, writeDocAtomic } from "./proc.ts";
 import { RIG_IMPACT_SECTION } from "./report.ts";
 
 const PHASE_S = Number(Deno.env.get("RIG_IMPACT_PHASE_S") ?? "60");
@@ -167,6 +167,7 @@ ${
 /** Runs the phases and writes the rig-impact section of docs/benchmarks.md. */
 export async function main(): Promise<void> {
   if (navigator.hardwareConcurrency < 2) throw new Error("rig-impact needs 2 CPUs (0 and 1)");
+  await requireTools(["taskset", "python3", "systemd-socket-activate"]);
   const binary = await realXmrigBinary();
   if (!binary.ok) throw new Error(`rig-impact needs the real XMRig: ${binary.skip}`);
   const homeFrom = join(RIGFORGE_DIR, "zen4");

@@ -50,7 +50,7 @@ import {
   probeChildren,
   processCost,
 } from "./measure.ts";
-import { get, type Helper, log, sh, startHelper, writeDocAtomic } from "./proc.ts";
+import { get, type Helper, log, requireTools, sh, startHelper, writeDocAtomic } from "./proc.ts";
 import {
   PROBE_RUNS,
   type ProbeCpu,
@@ -85,6 +85,7 @@ async function machine(): Promise<Record<string, string>> {
 /** Runs every measurement, prints the tables and writes `docs/benchmarks.md`. */
 export async function main(): Promise<void> {
   const began = performance.now();
+  await requireTools(["wrk", "python3", "strace", "systemd-socket-activate"]);
   const info = await machine();
   log(`machine: ${info.nproc} × ${info.model}, kernel ${info.kernel}, deno ${info.deno}`);
   const homeFrom = join(RIGFORGE_DIR, PROFILE);
