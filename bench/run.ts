@@ -230,13 +230,13 @@ export async function main(): Promise<void> {
       totalS: (performance.now() - began) / 1000,
     });
     await Deno.stdout.write(encoder.encode(report.summary));
-    // `deno task rig-impact` owns its own section of the page: carried over as it was.
+    // `deno task rig-impact` owns its sections of the page: carried over as they were.
     const doc = join(REPO_ROOT, "docs", "benchmarks.md");
-    const impact = sectionOf(await Deno.readTextFile(doc).catch(() => ""), RIG_IMPACT_SECTION);
-    await writeDocAtomic(
-      doc,
-      impact === null ? report.doc : `${report.doc.trimEnd()}\n\n${impact}\n`,
-    );
+    const old = await Deno.readTextFile(doc).catch(() => "");
+    const impact = ["off", "on"]
+      .map((mode) => sectionOf(old, `${RIG_IMPACT_SECTION}-admission-${mode}`))
+      .filter((section) => section !== null);
+    await writeDocAtomic(doc, [report.doc.trimEnd(), ...impact].join("\n\n") + "\n");
     log(`wrote docs/benchmarks.md (${fmt((performance.now() - began) / 1000, 0)} s in all)`);
   } finally {
     await serve?.stop();
