@@ -152,6 +152,7 @@ export async function startHelper(command: string, args: string[]): Promise<Help
  * @param token the bearer token
  * @param connections concurrent connections
  * @param seconds the run's length
+ * @param retry run once more when wrk's report is incomplete (default)
  * @returns wrk's figures
  */
 export async function wrk(
@@ -159,6 +160,7 @@ export async function wrk(
   token: string,
   connections: number,
   seconds: number,
+  retry = true,
 ): Promise<WrkReport> {
   const { code, stdout, stderr } = await sh("wrk", [
     "-t1",
@@ -170,7 +172,15 @@ export async function wrk(
     url,
   ]);
   if (code !== 0) throw new Error(`wrk failed: ${stderr.trim()}`);
-  return parseWrk(stdout);
+  try {
+    return parseWrk(stdout);
+  } catch (error) {
+    // wrk prints no latency table when no request completed (a server that stalled, e.g. a
+    // full listen backlog on a loaded machine): say so with wrk's own words, then retry once.
+    log(`wrk -c${connections} ${url}: ${String(error)}; wrk said: ${stdout.trim().slice(-400)}`);
+    if (retry) return await wrk(url, token, connections, seconds, false);
+    throw error;
+  }
 }
 
 /**
