@@ -57,7 +57,7 @@ export const LEVERS: readonly Lever[] = [
   { name: "serve as shipped", kind: "serve" },
   { name: "serve, MALLOC_ARENA_MAX=2", kind: "serve", env: { MALLOC_ARENA_MAX: "2" } },
   { name: "serve, MALLOC_ARENA_MAX=1", kind: "serve", env: { MALLOC_ARENA_MAX: "1" } },
-  { name: "serve, --max-old-space-size=64", kind: "serve", v8Flags: ["--max-old-space-size=64"] },
+  { name: "serve, --max-old-space-size=32", kind: "serve", v8Flags: ["--max-old-space-size=32"] },
   { name: "serve, --max-old-space-size=16", kind: "serve", v8Flags: ["--max-old-space-size=16"] },
   { name: "serve, --single-threaded", kind: "serve", v8Flags: ["--single-threaded"] },
   { name: "serve, --jitless", kind: "serve", v8Flags: ["--jitless"] },

@@ -163,7 +163,11 @@ ${
       ? "Every hammered figure is above every idle figure: the machine's own drift, not serve, moved the hashrate."
       : "The hammered figures lie inside the idle spread: on this machine the effect is not distinguishable from its noise."
   }
-- serve's own CPU while hammered: ${
+${
+    ADMISSION === "off"
+      ? "- With admission off every hammer request is answered, so serve and the hammer keep CPU 1 busy; whatever else runs on the machine (the load average above) is then scheduled beside the miner on CPU 0. On a rig with spare cores and with admission on (the shipped default, `RIG_IMPACT_ADMISSION=on`) the hammer is shed instead.\n"
+      : ""
+  }- serve's own CPU while hammered: ${
     fmt(med((r) => r.serveCpuPct), 1)
   } % of one core (median), on the CPU the miner does not use: the structural figure, which does
   not depend on the neighbours' load.
