@@ -420,6 +420,13 @@ function targets(r: Results): string {
   const why = [
     cpuXmrig > 1.25 || cpuPy > 1 ? cpuWhy(r) : null,
     r.ours.c50.p99ms >= 5 ? P99_WHY : null,
+    median(r.ttfbs) >= 300
+      ? `- **Cold TTFB.** Deno's start-up alone took ${
+        fmt(r.startupCpuS * 1000, 0)
+      } ms of CPU in this run (serve alone table); the rest of the ${
+        fmt(median(r.ttfbs), 0)
+      } ms is module loading, the first XMRig fetch and waiting for a CPU on this shared machine (load average ${r.info.load} at the start). Compare on a quiet machine before acting on it.`
+      : null,
     idleMb > 45 || afterMb > 64 ? rssWhy(r) : null,
   ].filter((line) => line !== null);
   return `### Targets
