@@ -32,6 +32,7 @@ import {
   renderExposition,
   type Sample,
 } from "./metrics/exposition.ts";
+import type { MsrVerdict } from "./probe/msr.ts";
 import { parseTime, type Snapshot, type SnapshotFileError } from "./snapshot.ts";
 import { VERSION } from "./version.ts";
 import type { XmrigReply } from "./xmrig.ts";
@@ -362,6 +363,14 @@ export const METRICS: readonly MetricDefinition[] = [
     "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
   ),
   def(
+    "rigforge_msr_verdict",
+    "gauge",
+    null,
+    ["verdict"],
+    "XMRig's MSR mod: 1 on the current verdict (applied, unverified, not-applied, failed), 0 on the others.",
+    "/dev/cpu/0/msr read-back (root); <worker>/xmrig.log MSR line since the last start",
+  ),
+  def(
     "rigforge_watchdog_enabled",
     "gauge",
     null,
@@ -645,6 +654,9 @@ function buildInfo(put: Put, summary: Obj | null, snapshot: Snapshot | null): vo
 
 const WINDOWS = ["10s", "60s", "15m"] as const;
 
+/** The MSR probe's verdicts (`MsrVerdict`), one `rigforge_msr_verdict` series each. */
+const MSR_VERDICTS: readonly MsrVerdict[] = ["applied", "unverified", "not-applied", "failed"];
+
 function xmrigMetrics(put: Put, summary: Obj | null): void {
   put("xmrig_up", summary !== null);
   if (summary === null) return;
@@ -713,6 +725,10 @@ function snapshotMetrics(
   put("rigforge_hugepages_configured", int(rec("hugepages", "total")));
   put("rigforge_hugepages_free", int(rec("hugepages", "free")));
   put("rigforge_hugepages_1g_configured", int(rec("hugepages", "pages_1g")));
+  const msr = rec("msr", "verdict");
+  if (MSR_VERDICTS.some((v) => v === msr)) {
+    for (const v of MSR_VERDICTS) put("rigforge_msr_verdict", msr === v, [["verdict", v]]);
+  }
   const mode = rec("watchdog", "mode");
   if (mode === "enabled" || mode === "disabled") {
     put("rigforge_watchdog_enabled", mode === "enabled");

@@ -430,6 +430,13 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
       value(text, "rigforge_cpu_throttling"),
       pct === null ? undefined : pct < 75 ? 1 : 0,
     );
+    for (const verdict of ["applied", "unverified", "not-applied", "failed"]) {
+      assertEquals(
+        value(text, "rigforge_msr_verdict", `{verdict="${verdict}"}`),
+        r.msr === null ? undefined : r.msr.verdict === verdict ? 1 : 0,
+        `${profile}: msr verdict ${verdict}`,
+      );
+    }
     assertEquals(
       value(text, "rigforge_watchdog_thermal_hold"),
       r.watchdog?.mode === "enabled" && r.watchdog.thermal_hold !== null
@@ -445,6 +452,8 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
     options(SNAPSHOTS.get("intel")!, "text"),
   );
   assertEquals(value(intel.body, "rigforge_cpu_throttling"), 1);
+  // intel's XMRig log ends with "FAILED TO APPLY MSR MOD" after its last start banner.
+  assertEquals(value(intel.body, "rigforge_msr_verdict", '{verdict="failed"}'), 1);
   const buildvm = metricsBody(
     mining,
     SNAPSHOTS.get("buildvm")!,
