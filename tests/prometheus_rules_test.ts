@@ -265,6 +265,18 @@ Deno.test("every alert is unit-tested firing and silent across a missed scrape; 
   for (const r of records) assert(exprs.has(r.record), `${r.record} is tested`);
 });
 
+Deno.test("docs/prometheus.md explains every alert and every recorded series", async () => {
+  const { alerts, records } = decodeRules(RULES_TEXT);
+  const doc = await Deno.readTextFile(join(ROOT, "docs", "prometheus.md"));
+  const alertRows = [...doc.matchAll(/^\| `([A-Z][A-Za-z]+)` +\| (critical|warning) +\|/gm)];
+  assertEquals(
+    alertRows.map((m) => `${m[1]} ${m[2]}`).sort(),
+    alerts.map((a) => `${a.alert} ${a.labels["severity"]}`).sort(),
+    "the alert table lists every alert with its severity",
+  );
+  for (const r of records) assert(doc.includes(`\`${r.record}\``), `${r.record} is documented`);
+});
+
 // ---------- a real Prometheus over running rigs ----------
 
 /** The healthy fixture rig (tests/fixtures/rigforge/zen4 over tests/fixtures/roots/zen4). */
