@@ -322,6 +322,9 @@ Deno.test({
     const scratch = await Deno.makeTempDir({ prefix: "rf-rules-" });
     const serves: ServeHandle[] = [];
     let prometheus: Awaited<ReturnType<typeof startPrometheus>> | null = null;
+    let timer: ReturnType<typeof setInterval> | undefined = undefined;
+    let probing: Promise<void> = Promise.resolve();
+    let timerError: unknown = null;
     try {
       // The rigs' snapshots, from the real probes over the fixture.
       const now = Date.now();
@@ -349,12 +352,31 @@ Deno.test({
         { name: "xmrig-down", snapshot: healthy, xmrig: false, alerts: ["XmrigDown"] },
         { name: "stale", snapshot: stale, xmrig: true, alerts: ["RigforgeSnapshotStale"] },
       ];
+      // The probe timer's part: rewrite the live rigs' snapshots, stamped now, every 5 s (the
+      // real timer runs every 15 s), so they stay fresh however long a busy machine takes to
+      // start everything. The stale rig keeps its old stamp.
+      const path = (name: string) => join(scratch, `${name}.json`);
+      const probeTimer = async () => {
+        for (const rig of rigs) {
+          if (rig.name === "stale") continue;
+          await writeSnapshotAtomic(
+            path(rig.name),
+            { ...rig.snapshot, generated_at: isoSeconds(Date.now()) },
+          );
+        }
+      };
+      await writeSnapshotAtomic(path("stale"), stale);
+      await probeTimer();
+      probing = Promise.resolve();
+      timer = setInterval(() => {
+        probing = probing.then(probeTimer).catch((error) => {
+          timerError = error;
+        });
+      }, 5000);
       const started = await Promise.all(rigs.map(async (rig) => {
-        const path = join(scratch, `${rig.name}.json`);
-        await writeSnapshotAtomic(path, rig.snapshot);
         const serve = await startServe({
           homeFrom: home,
-          snapshot: path,
+          snapshot: path(rig.name),
           ...(rig.xmrig ? { xmrig: xmrig.url } : {}),
         });
         serves.push(serve);
@@ -426,6 +448,7 @@ Deno.test({
         const fired = now.filter((a) => a.alert.state === "firing").map((a) => a.key);
         return expected.every((key) => fired.includes(key)) ? now : null;
       }, { limitMs: 30_000 });
+      assertEquals(timerError, null, "the snapshot writer kept writing");
       // Exactly those: nothing else firing or even pending (every rule had several evaluations
       // over the same scrapes by now: the alerts above spent FOR_S pending first).
       assertEquals(
@@ -451,6 +474,8 @@ Deno.test({
         `${error instanceof Error ? error.stack : error}\nalerts: ${alerts}\nprometheus: ${log}`,
       );
     } finally {
+      clearInterval(timer);
+      await probing;
       await prometheus?.stop();
       await Promise.all(serves.map((s) => s.stop()));
       await xmrig.close();
