@@ -346,7 +346,7 @@ export function corpus(token: string): Case[] {
     ["/2/summary?x=../../etc/passwd", [200]],
     ["*", [404]],
     ["health", [400]],
-    ["/", [404]],
+    ["/", [200]],
     ["/favicon.ico", [404]],
     ["/1/config", [404]],
     ["/2/config", [404]],
