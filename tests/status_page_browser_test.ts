@@ -211,7 +211,8 @@ Deno.test("status page in Chromium: markup in XMRig's strings renders as inert t
     );
     assertEquals(await page.evaluate("document.querySelectorAll('script').length"), 1);
     assertEquals(await page.evaluate("typeof window.pwned"), "undefined");
-    assert(!(await page.evaluate("document.title") as string).includes("pwned"));
+    // the title is the worker id as text, not the payload's `document.title='pwned'`
+    assertEquals(await page.evaluate("document.title"), `${hostile.worker_id} · RigForge`);
     assert(dom.includes("&lt;img src=x onerror="), "the markup is serialized as text");
   } finally {
     await browser.close();
