@@ -103,7 +103,7 @@ Deno.test("buildStatusPage() refuses a script that would end its element early",
   const template = "<style>a{}</style><script>/*STATUS_PAGE_SCRIPT*/</script>";
   assertThrows(() => buildStatusPage(template, "x = '</script>'"), /<\/script/);
   assertThrows(() => buildStatusPage("<style></style><script></script>", "x"), /slot/);
-  const built = buildStatusPage(template, "let a = 1; // $& $1");
+  const built = buildStatusPage(template, "// note\n/** doc */\nlet a = 1; // $& $1");
   assertEquals(built.html, "<style>a{}</style><script>let a = 1; // $& $1</script>");
   assert(built.csp.includes(hash("let a = 1; // $& $1")));
 });

@@ -29,7 +29,8 @@ export interface StatusPage {
 }
 
 /**
- * Inlines the script into the template and derives the policy from the result: one `<style>`
+ * Inlines the script (whole-line comments dropped) into the template and derives the policy from
+ * the result: one `<style>`
  * and one `<script>` element, each allowed by the base64 sha256 of its exact text.
  *
  * @param template the HTML with {@link SCRIPT_SLOT} inside its only `<script>` element
@@ -43,7 +44,7 @@ export function buildStatusPage(template: string, source: string): StatusPage {
   if (template.split(SCRIPT_SLOT).length !== 2) {
     throw new Error("status page: the template needs exactly one script slot");
   }
-  const document = template.replace(SCRIPT_SLOT, () => source);
+  const document = template.replace(SCRIPT_SLOT, () => withoutCommentLines(source));
   const styles = inline(document, "style");
   const scripts = inline(document, "script");
   if (styles.length !== 1 || scripts.length !== 1) {
@@ -82,6 +83,14 @@ export function statusPageResponse(baseHeaders: readonly [string, string][]): Ht
   ];
   headers.sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
   return { status: 200, headers, body: new TextEncoder().encode(page.html) };
+}
+
+/**
+ * The script without its whole-line comments (`// ...` lines and JSDoc blocks that start a line):
+ * they document the source, not the page, and would double the bytes sent.
+ */
+function withoutCommentLines(source: string): string {
+  return source.replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "").replace(/^[ \t]*\/\/.*\n/gm, "");
 }
 
 /** The text content of every `<tag>` element (no attributes other than `type` expected). */
