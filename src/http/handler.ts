@@ -72,8 +72,9 @@ export const BASE_HEADERS: readonly [string, string][] = Object.freeze([
 /** The methods the API answers; sent as `Allow` with 405. */
 export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 
-/** Route paths, matched exactly. */
+/** Route paths, matched exactly (`/` is the status page, answered before authentication). */
 export const ROUTES: readonly string[] = [
+  "/",
   "/1/summary",
   "/2/summary",
   "/api.json",

@@ -263,6 +263,16 @@ function start() {
       if (seen.length > CHART_POINTS) seen.shift();
     }
     chart();
+    const gaps = rates.length < 3 || rates.slice(0, 3).some((v) => typeof v !== "number");
+    set(
+      "chart-note",
+      (seen.length === 0
+        ? "10 s hashrate since this page opened: no sample yet"
+        : `10 s hashrate since this page opened: ${seen.length} samples, ` +
+          `min ${formatHashrate(Math.min(...seen))}, max ${formatHashrate(Math.max(...seen))}`) +
+        (gaps ? ". — : XMRig has no figure for that window yet." : "."),
+      "dim",
+    );
 
     set("pool", reachable ? text(pick(summary, "connection.pool")) : "—");
     const good = pick(summary, "results.shares_good");
