@@ -33,14 +33,19 @@ function hashrateText(value: number | null): string {
 }
 
 async function rig(
-  options: { standin?: StandinOptions; snapshot?: boolean; down?: boolean } = {},
+  options: {
+    standin?: StandinOptions;
+    snapshot?: boolean;
+    down?: boolean;
+    args?: readonly string[];
+  } = {},
 ): Promise<{ serve: ServeHandle; stop: () => Promise<void> }> {
   const xmrig = await startStandin(options.standin ?? {});
   if (options.down === true) await xmrig.setMode("down");
   const serve = await startServe({
     xmrig: xmrig.url,
     homeFrom: HOME,
-    args: ["--rate", "0", "--global-rate", "0"],
+    args: options.args ?? ["--rate", "0", "--global-rate", "0"],
   });
   if (options.snapshot !== false) await writeFreshSnapshot(serve.snapshot, "zen4");
   return {
@@ -174,6 +179,27 @@ Deno.test("status page in Chromium: no snapshot and XMRig down are said plainly"
     assertEquals(await textOf(page, "hr-10s"), "—");
     assertEquals(await textOf(page, "verdict"), "cannot tell");
     assert((await textOf(page, "watts")).startsWith("cannot tell"));
+  } finally {
+    await browser.close();
+    await stop();
+  }
+});
+
+Deno.test("status page in Chromium: a 429 backs off instead of retrying at once", async () => {
+  // a per-source budget of 2 connections (the page itself, then one API call) and almost no
+  // refill: the page's first refresh meets a 429 on one of its two calls
+  const { serve, stop } = await rig({ args: ["--rate", "0.001", "--burst", "2"] });
+  const browser = await startBrowser();
+  try {
+    const page = await browser.open(`http://127.0.0.1:${serve.port}/#token=${TOKEN}`);
+    const busy = await waitFor("the page reports the 429", async () => {
+      const line = await textOf(page, "updated");
+      return line.startsWith("Busy (429)") ? line : null;
+    }, LIMIT);
+    // the 10 s interval doubled (Retry-After: 1 is shorter), not an immediate retry
+    assertEquals(busy, "Busy (429): next try in 20 s");
+    const api = page.requests().filter((r) => !r.url.endsWith(`:${serve.port}/`));
+    assertEquals(api.map((r) => new URL(r.url).pathname).sort(), ["/2/summary", "/health"]);
   } finally {
     await browser.close();
     await stop();
