@@ -17,8 +17,10 @@
  * Every response carries XMRig's headers, sorted as XMRig sorts them (alphabetically): the
  * three CORS headers, `Connection: close` and `Content-Type: application/json`; the listener adds
  * `Content-Length` (between `Connection` and `Content-Type`) and drops the body of a HEAD
- * response. No `Server`, no `Date`. Error bodies are XMRig's, byte for byte
- * (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4 spaces) and built once.
+ * response. No `Server`, no `Date`. The status page (`/`) carries the same CORS and `Connection`
+ * headers with `text/html` and its own policy headers (`status_page.ts`). Error bodies are
+ * XMRig's, byte for byte (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4
+ * spaces) and built once.
  * The request path reads only the cached snapshot and the cached XMRig replies: it spawns no
  * process and reads no `/proc` or `/sys` file. Nothing from the request is echoed back.
  *

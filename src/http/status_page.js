@@ -190,8 +190,11 @@ function start() {
     let summary, health;
     try {
       [summary, health] = await Promise.all([get("/2/summary"), get("/health")]);
-    } catch {
-      set("updated", `API unreachable at ${new Date().toLocaleTimeString()}; retrying`, "bad");
+    } catch (error) {
+      const what = error instanceof SyntaxError
+        ? "answered something that is not JSON"
+        : "unreachable";
+      set("updated", `API ${what} at ${new Date().toLocaleTimeString()}; retrying`, "bad");
       delay = Math.min(delay * 2, MAX_BACKOFF_MS);
       return schedule(delay);
     }
