@@ -83,6 +83,42 @@ export function requireChromium(): void {
 }
 
 /**
+ * One-shot `chromium --dump-dom`: loads a URL in a fresh profile, lets the page's scripts run
+ * for `budgetMs` of virtual time (network waits do not count against it), and returns the DOM
+ * as Chromium serializes it. For pages whose first render is deterministic; poll with
+ * {@link startBrowser} when a later refresh may be needed.
+ *
+ * @param url the address
+ * @param budgetMs virtual time for the page's scripts (default 5000: one 10 s refresh cycle)
+ * @returns the serialized DOM
+ */
+export async function dumpDom(url: string, budgetMs = 5000): Promise<string> {
+  requireChromium();
+  const profile = await Deno.makeTempDir({ prefix: "rf-chromium-" });
+  try {
+    const out = await new Deno.Command(CHROMIUM, {
+      args: [
+        ...CHROMIUM_FLAGS,
+        `--user-data-dir=${profile}`,
+        `--virtual-time-budget=${budgetMs}`,
+        "--dump-dom",
+        url,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+    if (!out.success) {
+      throw new Error(`chromium --dump-dom failed: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return new TextDecoder().decode(out.stdout);
+  } finally {
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
  * Starts headless Chromium with a fresh profile and connects to its DevTools endpoint.
  *
  * @returns the browser
