@@ -35,9 +35,13 @@ export interface Case {
   bodyIs?: string;
   /** Half-close after sending (for incomplete requests: the server sees the EOF). */
   halfClose?: boolean;
+  /** The only acceptable `Content-Type` (default `application/json`; the status page's is HTML). */
+  contentType?: string;
 }
 
 const CRLF = "\r\n";
+/** The status page's `Content-Type` (`GET /`). */
+const PAGE_TYPE = "text/html; charset=utf-8";
 
 /**
  * A request: the line, the header lines, the blank line, the body.
@@ -315,7 +319,7 @@ export function corpus(token: string): Case[] {
     ["http://user:pass@rig/health", [200]],
     ["http://evil.example/health?x=1", [200]],
     ["HTTP://RIG/health", [200]],
-    ["http://rig", [404]],
+    ["http://rig", [200]],
     ["http://rig?x", [404]],
     ["http://[::1]:8081/health", [200]],
     ["ftp://rig/health", [200]],
@@ -346,7 +350,7 @@ export function corpus(token: string): Case[] {
     ["/2/summary?x=../../etc/passwd", [200]],
     ["*", [404]],
     ["health", [400]],
-    ["/", [404]],
+    ["/", [200]],
     ["/favicon.ico", [404]],
     ["/1/config", [404]],
     ["/2/config", [404]],
@@ -359,7 +363,15 @@ export function corpus(token: string): Case[] {
     ["/run/rigforge-api/snapshot.json", [404]],
   ];
   for (const [path, expect] of paths) {
-    add("paths", path, [req(`GET ${path} HTTP/1.1`)], expect);
+    // `/` (and an absolute-form target without a path) is the status page: HTML
+    const page = path === "/" || path === "http://rig";
+    add(
+      "paths",
+      path,
+      [req(`GET ${path} HTTP/1.1`)],
+      expect,
+      page ? { contentType: PAGE_TYPE } : {},
+    );
   }
 
   // 7. NUL bytes.
@@ -749,7 +761,8 @@ export async function runCase(port: number, c: Case, secrets: string[]): Promise
   if (/set-cookie/i.test(wire) || /root:x:0:0/.test(wire)) {
     problems.push("injected or file content");
   }
-  if (headerValues(parsed, "content-type").some((t) => t !== "application/json")) {
+  const type = c.contentType ?? "application/json";
+  if (headerValues(parsed, "content-type").some((t) => t !== type)) {
     problems.push("content type");
   }
   return {

@@ -192,7 +192,6 @@ Deno.test("routing is exact; the query string is ignored; absolute-form uses its
     "//2/summary",
     "/2/%73ummary",
     "/2/./summary",
-    "/",
     "",
     "*",
     "/metrics2",

@@ -5,10 +5,11 @@
  * 1. `OPTIONS` (any path) → 200, CORS headers and `Connection: close` only (as XMRig: no
  *    `Content-Type`, no body), no auth (browser preflight);
  * 2. any method but `GET`/`HEAD` → 405 with `Allow: GET, HEAD, OPTIONS`, before auth;
- * 3. auth → 401 (no `Authorization` header) or 403 (wrong), when a token is configured;
- * 4. route by exact path (the query string is ignored; absolute-form targets use their path)
+ * 3. `/`: the status page (`status_page.ts`), prebuilt, no auth (it holds no data);
+ * 4. auth → 401 (no `Authorization` header) or 403 (wrong), when a token is configured;
+ * 5. route by exact path (the query string is ignored; absolute-form targets use their path)
  *    → 404 for anything unknown;
- * 5. the body: `/1/summary`, `/api.json` (XMRig's alias of v1), `/2/summary`: XMRig's body of
+ * 6. the body: `/1/summary`, `/api.json` (XMRig's alias of v1), `/2/summary`: XMRig's body of
  *    that version, byte for byte, plus `generated_at` and `rigforge`; `/2/backends`: XMRig's
  *    body verbatim; `/health`, `/tune`: built from the snapshot; `/metrics`: Prometheus text
  *    0.0.4 or OpenMetrics 1.0.0 by `Accept` (`src/metrics.ts`), from the same inputs.
@@ -16,8 +17,10 @@
  * Every response carries XMRig's headers, sorted as XMRig sorts them (alphabetically): the
  * three CORS headers, `Connection: close` and `Content-Type: application/json`; the listener adds
  * `Content-Length` (between `Connection` and `Content-Type`) and drops the body of a HEAD
- * response. No `Server`, no `Date`. Error bodies are XMRig's, byte for byte
- * (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4 spaces) and built once.
+ * response. No `Server`, no `Date`. The status page (`/`) carries the same CORS and `Connection`
+ * headers with `text/html` and its own policy headers (`status_page.ts`). Error bodies are
+ * XMRig's, byte for byte (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4
+ * spaces) and built once.
  * The request path reads only the cached snapshot and the cached XMRig replies: it spawns no
  * process and reads no `/proc` or `/sys` file. Nothing from the request is echoed back.
  *
@@ -36,6 +39,7 @@ import { createMetricsRoute, type MetricsRoute } from "../metrics.ts";
 import type { SnapshotRead } from "../snapshot.ts";
 import type { XmrigClient, XmrigReply } from "../xmrig.ts";
 import { type Auth, checkAuth } from "./auth.ts";
+import { statusPageResponse } from "./status_page.ts";
 import type { Handler, HttpRequest, HttpResponse } from "./types.ts";
 
 /**
@@ -70,8 +74,9 @@ export const BASE_HEADERS: readonly [string, string][] = Object.freeze([
 /** The methods the API answers; sent as `Allow` with 405. */
 export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
 
-/** Route paths, matched exactly. */
+/** Route paths, matched exactly (`/` is the status page, answered before authentication). */
 export const ROUTES: readonly string[] = [
+  "/",
   "/1/summary",
   "/2/summary",
   "/api.json",
@@ -181,13 +186,16 @@ export function createHandler(deps: HandlerDeps): Handler {
   const doctor = doctorMemo(deps.checks);
   const bodies = bodyMemo();
   const metrics = createMetricsRoute();
+  const page = statusPageResponse(BASE_HEADERS.filter(([name]) => name !== "Content-Type"));
   const handle = async (request: HttpRequest): Promise<HttpResponse> => {
     if (request.method === "OPTIONS") return PREFLIGHT;
     if (request.method !== "GET" && request.method !== "HEAD") return errorResponse(405);
+    const path = requestPath(request.url);
+    // The status page holds no data and no secret: served before auth (its script sends the token).
+    if (path === "/") return page;
     const verdict = checkAuth(deps.auth, request.headers["authorization"]);
     if (verdict === "missing") return errorResponse(401);
     if (verdict === "wrong") return errorResponse(403);
-    const path = requestPath(request.url);
     if (!ROUTES.includes(path)) return errorResponse(404);
     try {
       if (path === "/metrics") return await metricsRoute(request, deps, doctor, metrics);
