@@ -29,7 +29,6 @@ export { type SpliceEntry, spliceTopLevel } from "./merge/splice.ts";
 export {
   type BlockOptions,
   maskSecrets,
-  matchWindow,
   rigforgeBlock,
   type XmrigFacts,
   xmrigFacts,

@@ -20,7 +20,7 @@
  */
 
 import { MIN_CLOCK_PCT } from "./checks/thresholds.ts";
-import { matchWindow, xmrigObject } from "./merge/block.ts";
+import { xmrigObject } from "./merge/block.ts";
 import { arr, bool, int, num, type Obj, obj, str } from "./merge/fields.ts";
 import { dig, sourceOf } from "./merge/source.ts";
 import {
@@ -262,8 +262,8 @@ export const METRICS: readonly MetricDefinition[] = [
     "gauge",
     "hashes_per_joule",
     [],
-    "Hashes per joule of package energy: XMRig's hashrate (window closest to the power window) over package watts.",
-    "XMRig hashrate.total / RAPL watts",
+    "Hashes per joule of package energy: XMRig's 60 s hashrate over package watts of the same 60 s.",
+    "XMRig hashrate.total[1] / RAPL energy_uj delta over the same 60 s (probe)",
   ),
   def(
     "rigforge_cpu_clock_boost_ratio",
@@ -707,7 +707,7 @@ function snapshotMetrics(
     dig(src.record(name), field);
 
   put("rigforge_miner_service_active", bool(rec("service", "xmrig_active")));
-  powerMetrics(put, summary, src.record("power"), options.energy ?? null);
+  powerMetrics(put, src.record("power"), options.energy ?? null);
   cpuMetrics(put, src.record("cpu"));
   thermalMetrics(put, src.record("thermal"));
   put("rigforge_hugepages_configured", int(rec("hugepages", "total")));
@@ -735,7 +735,6 @@ function snapshotMetrics(
 
 function powerMetrics(
   put: Put,
-  summary: Obj | null,
   power: Obj | null,
   energy: EnergyState | null,
 ): void {
@@ -755,15 +754,7 @@ function powerMetrics(
       }
     }
   }
-  const total = arr(obj(summary?.["hashrate"])?.["total"]);
-  const hashrate: [number | null, number | null, number | null] | null = total === null
-    ? null
-    : [num(total[0]), num(total[1]), num(total[2])];
-  const windowS = num(power?.["window_s"]);
-  const pair = windowS === null ? null : matchWindow(windowS, hashrate);
-  if (pair !== null && watts !== null && watts > 0) {
-    put("rigforge_efficiency_hashes_per_joule", pair.hs / watts);
-  }
+  put("rigforge_efficiency_hashes_per_joule", num(obj(power?.["paired"])?.["hs_per_watt"]));
 }
 
 function cpuMetrics(put: Put, cpu: Obj | null): void {

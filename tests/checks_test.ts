@@ -103,6 +103,8 @@ function healthy(): ProbeRecords {
       window_s: 15,
       source: "rapl-window",
       energy_j_total: 1000,
+      paired: null,
+      history: [],
       reasons: {},
     },
     thermal: { package_c: 71.5, source: "k10temp/Tctl", sensors: [], reasons: {} },

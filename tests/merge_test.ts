@@ -3,13 +3,11 @@ import { join } from "node:path";
 import {
   healthBody,
   maskSecrets,
-  matchWindow,
   rigforgeBlock,
   snapshotInfo,
   spliceTopLevel,
   summaryBody,
   tuneBody,
-  xmrigFacts,
 } from "../src/merge.ts";
 import type { Snapshot } from "../src/snapshot.ts";
 import type { XmrigReply } from "../src/xmrig.ts";
@@ -289,42 +287,41 @@ Deno.test("summary body: XMRig's value plus exactly generated_at and rigforge", 
   }
 });
 
-Deno.test("hs_per_watt pairs the power window with the closest XMRig window and says which", () => {
-  assertEquals(matchWindow(15, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(1, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(45, [200, 180, 170]), { window: "60s", hs: 180 });
-  assertEquals(matchWindow(600, [200, 180, 170]), { window: "15m", hs: 170 });
-  assertEquals(matchWindow(15, [null, 180, null]), { window: "60s", hs: 180 }, "next closest");
-  assertEquals(matchWindow(15, [0, null, null]), null, "0.0 is not a hashrate");
-  assertEquals(matchWindow(0, [200, 180, 170]), null);
-  assertEquals(matchWindow(15, null), null);
-  const powered = withRecord(zen4, "power", {
+Deno.test("hs_per_watt is the probe's 60 s pair, never live hashrate over an older power window", () => {
+  const interval = {
     watts: 125,
     window_s: 15,
     source: "rapl-window",
     zones: [],
     uptime_s: 1,
     energy_j_total: 1,
-    reasons: {},
-  });
-  const power = rigforgeBlock(powered, mining, NOW)["power"] as Record<string, unknown>;
-  const hashrate = xmrigFacts(mining).hashrate!;
-  assertEquals(power["hs_window"], "10s");
-  assertEquals(power["hashrate_hs"], hashrate[0]);
-  assertEquals(power["hs_per_watt"], Math.round(hashrate[0]! / 125 * 100) / 100);
-  assertEquals(power["watts"], 125);
+    paired: null,
+    history: [],
+    reasons: { paired: "warming-up" },
+  };
+  const unpaired = rigforgeBlock(withRecord(zen4, "power", interval), mining, NOW);
+  const power = unpaired["power"] as Record<string, unknown>;
+  assertEquals(power["watts"], 125, "the interval's watts stay");
   assertEquals(power["window_s"], 15);
-  assertEquals(power["source"], "rapl-window");
-  const warming = rigforgeBlock(
-    powered,
-    { ok: true, text: xmrigBody("summary-v2-startup.json") },
-    NOW,
-  );
+  assertEquals(power["hs_per_watt"], null, "no pair: no ratio from two moments");
+  assertEquals(power["hs_window"], null);
+  assertEquals((unpaired["reasons"] as Record<string, unknown>)["power.hs_per_watt"], "warming-up");
+  const paired = {
+    window_s: 60,
+    hs_window: "60s",
+    hashrate_hs: 10_800,
+    watts: 90,
+    hs_per_watt: 120,
+    window_end_uptime_s: 1,
+    window_end: "2026-01-15T11:59:50Z",
+  };
+  const both = rigforgeBlock(withRecord(zen4, "power", { ...interval, paired }), mining, NOW);
+  const p = both["power"] as Record<string, unknown>;
   assertEquals(
-    (warming["power"] as Record<string, unknown>)["hs_per_watt"],
-    null,
-    "[0.0, 0.0, 0.0]",
+    [p["watts"], p["hs_per_watt"], p["window_s"], p["hs_window"], p["hashrate_hs"]],
+    [90, 120, 60, "60s", 10_800],
   );
+  assertEquals(p["window_end"], paired.window_end);
 });
 
 function withRecord(snapshot: Snapshot, name: string, record: unknown): Snapshot {

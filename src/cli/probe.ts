@@ -21,13 +21,34 @@ import {
   serializeSnapshot,
   writeSnapshotAtomic,
 } from "../snapshot.ts";
-import { type Command, type Io, numberFlag, parseCommandArgs } from "./args.ts";
+import { fetchXmrig, xmrigOrigin } from "../xmrig.ts";
+import { type Command, type Io, numberFlag, parseCommandArgs, UsageError } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
 
 /** A previous snapshot older than this many intervals is not used for rates. */
 export const PREVIOUS_MAX_INTERVALS = 10;
 /** How long a pass without usable previous counters samples rates, in ms. */
 export const FIRST_SAMPLE_MS = 1000;
+/** Default `--xmrig`: XMRig's API as RigForge configures it (port 8080 is fixed). */
+export const PROBE_XMRIG = "http://127.0.0.1:8080";
+/** Time bound for the probe's XMRig and control-receiver requests, ms. */
+export const PROBE_HTTP_TIMEOUT_MS = 5000;
+
+/**
+ * A loopback origin (`127.0.0.0/8`, `[::1]`, `localhost`) for a URL the probe sends RigForge's
+ * token to, or `null` for anything else.
+ *
+ * @param url e.g. `http://127.0.0.1:8080`
+ * @returns the origin, or `null`
+ */
+export function loopbackOrigin(url: string): string | null {
+  const origin = xmrigOrigin(url);
+  if (origin === null) return null;
+  const host = new URL(origin).hostname;
+  const loopback = host === "localhost" || host === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return loopback ? origin : null;
+}
 
 const HELP = `rigforge-api probe: probe the machine once and write the snapshot that serve reads
 
@@ -41,6 +62,8 @@ OPTIONS:
                         --out is still read for rates
   --interval SECONDS    how often the timer runs this, recorded in the snapshot: serve calls
                         a snapshot older than 3 intervals stale (default ${DEFAULT_INTERVAL_S})
+  --xmrig URL           XMRig's API, loopback only: its 60 s hashrate is paired with package
+                        power over the same 60 s (default ${PROBE_XMRIG})
 ${LOCATION_HELP}
   -h, --help            show this help
 
@@ -61,6 +84,7 @@ const OPTIONS = {
   out: { type: "string" },
   print: { type: "boolean" },
   interval: { type: "string" },
+  xmrig: { type: "string" },
 } as const;
 
 /**
@@ -92,7 +116,12 @@ async function run(argv: string[], io: Io): Promise<number> {
   const interval = numberFlag(values["interval"], "--interval", DEFAULT_INTERVAL_S, [1, 86400]);
   const out = typeof values["out"] === "string" ? values["out"] : DEFAULT_SNAPSHOT_PATH;
   const previous = await previousCounters(out, Date.now(), interval);
+  const xmrig = loopbackOrigin(typeof values["xmrig"] === "string" ? values["xmrig"] : PROBE_XMRIG);
+  if (xmrig === null) throw new UsageError("--xmrig must be an http:// URL on a loopback address");
   const ctx = await buildContext(values, io, { previous, sampleMs: FIRST_SAMPLE_MS });
+  const token = ctx.config?.accessToken ?? null;
+  ctx.xmrigSummary = () =>
+    fetchXmrig(xmrig, "/2/summary", token, { timeoutMs: PROBE_HTTP_TIMEOUT_MS });
   const started = ctx.now();
   const pass = await runProbes(ctx);
   const snapshot = buildSnapshot(pass, ctx, { intervalS: interval, startedMs: started });

@@ -15,7 +15,7 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, reasonIn, str } from "./fields.ts";
 import { healthSection } from "./health.ts";
 import { type Source, sourceOf } from "./source.ts";
 
@@ -70,31 +70,6 @@ export function xmrigObject(reply: XmrigReply | null): Obj | null {
   return parsed;
 }
 
-/**
- * Pairs the power window with XMRig's hashrate window of the closest length (by ratio): a 15 s
- * probe interval pairs with the 10 s average, 45 s with 60 s. When that window has no value
- * yet, the next closest one with a value is used.
- *
- * @param windowS the power window, seconds
- * @param hashrate XMRig's three windows
- * @returns the chosen window's name and H/s, or `null` when none has a positive value
- */
-export function matchWindow(
-  windowS: number,
-  hashrate: XmrigFacts["hashrate"],
-): { window: "10s" | "60s" | "15m"; hs: number } | null {
-  if (hashrate === null || !(windowS > 0)) return null;
-  const order = [0, 1, 2].sort((a, b) =>
-    Math.abs(Math.log(XMRIG_WINDOWS_S[a]! / windowS)) -
-    Math.abs(Math.log(XMRIG_WINDOWS_S[b]! / windowS))
-  );
-  for (const i of order) {
-    const hs = hashrate[i];
-    if (hs !== null && hs !== undefined && hs > 0) return { window: WINDOW_NAMES[i]!, hs };
-  }
-  return null;
-}
-
 /** Options for {@link rigforgeBlock}. */
 export interface BlockOptions {
   /** The snapshot cache's latest read error (`corrupt`: the last good snapshot is in use). */
@@ -128,7 +103,7 @@ export function rigforgeBlock(
     ),
     xmrig_commit: src.get("xmrig_commit", "provenance", "xmrig_commit", (v) => str(v, 64)),
     tune: tuneSection(src),
-    power: powerSection(src, facts),
+    power: powerSection(src),
     health: healthSection(src),
     watchdog: watchdogSection(src),
     config: configSection(src),
@@ -193,22 +168,41 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
 const TARGETS = ["perf", "efficiency"] as const;
 const SETTINGS = ["performance", "efficiency"] as const;
 
-function powerSection(src: Source, facts: XmrigFacts): Obj {
+/**
+ * The power section. With the probe's 60 s pair (`power.paired`: XMRig's 60 s hashrate and
+ * RAPL energy over the same 60 s, ending at `window_end`), `watts`, `hashrate_hs` and
+ * `hs_per_watt` all cover that window. Without it, `watts` is the probe interval's average
+ * (`window_s` says how long) and `hs_per_watt` is `null` with the pair's reason: dividing a
+ * hashrate from another moment would be a figure no interval had.
+ */
+function powerSection(src: Source): Obj {
+  const paired = obj(src.record("power")?.["paired"]);
+  const source = src.get("power.source", "power", "source", (v) => oneOf(v, POWER_SOURCES));
+  if (paired !== null) {
+    const field = <T>(key: string, value: T | null) =>
+      src.log.note(`power.${key}`, value, "corrupt");
+    return {
+      watts: field("watts", num(paired["watts"])),
+      hs_per_watt: field("hs_per_watt", num(paired["hs_per_watt"])),
+      window_s: field("window_s", num(paired["window_s"])),
+      source,
+      hs_window: field("hs_window", oneOf(paired["hs_window"], ["60s"])),
+      hashrate_hs: field("hashrate_hs", num(paired["hashrate_hs"])),
+      window_end: field("window_end", str(paired["window_end"], 64)),
+    };
+  }
   const watts = src.get("power.watts", "power", "watts", num);
-  const windowS = src.get("power.window_s", "power", "window_s", num);
-  const pair = windowS === null ? null : matchWindow(windowS, facts.hashrate);
-  const hsPerWatt = pair !== null && watts !== null && watts > 0
-    ? Math.round(pair.hs / watts * 100) / 100
-    : null;
-  // No watts: the watts' reason; else no hashrate yet, or XMRig down: nothing to divide.
-  const why = watts === null ? src.log.reasons["power.watts"] ?? null : "not-running";
+  const why = src.record("power") === null
+    ? src.missing("power")
+    : reasonIn(src.record("power"), "paired") ?? "unreadable";
   return {
     watts,
-    hs_per_watt: src.log.note("power.hs_per_watt", hsPerWatt, why),
-    window_s: windowS,
-    source: src.get("power.source", "power", "source", (v) => oneOf(v, POWER_SOURCES)),
-    hs_window: pair?.window ?? null,
-    hashrate_hs: pair?.hs ?? null,
+    hs_per_watt: src.log.note("power.hs_per_watt", null, why),
+    window_s: src.get("power.window_s", "power", "window_s", num),
+    source,
+    hs_window: null,
+    hashrate_hs: null,
+    window_end: null,
   };
 }
 
