@@ -20,7 +20,8 @@
  */
 
 import { MIN_CLOCK_PCT } from "./checks/thresholds.ts";
-import { xmrigObject } from "./merge/block.ts";
+import { tuneGapInputs, xmrigObject } from "./merge/block.ts";
+import { tuneGap } from "./merge/tune_gap.ts";
 import { arr, bool, int, num, type Obj, obj, str } from "./merge/fields.ts";
 import { dig, sourceOf } from "./merge/source.ts";
 import {
@@ -410,6 +411,14 @@ export const METRICS: readonly MetricDefinition[] = [
     "<worker>/rigforge-tune.json results[].hs_per_watt",
   ),
   def(
+    "rigforge_tune_performance_ratio",
+    "gauge",
+    "ratio",
+    ["basis"],
+    "Live performance over the last tune's best: XMRig's 15 min hashrate over best.hashrate (basis hashrate, tune target perf), or the 60 s H/s per W over the best's (basis hs_per_watt, target efficiency).",
+    "XMRig hashrate.total[2] or the probe's 60 s pair; <worker>/rigforge-tune.json",
+  ),
+  def(
     "rigforge_tune_last_run_timestamp_seconds",
     "gauge",
     "seconds",
@@ -558,7 +567,7 @@ export function metricsBody(
   const summary = xmrigObject(xmrig);
   buildInfo(put, summary, snapshot);
   xmrigMetrics(put, summary);
-  snapshotMetrics(put, summary, snapshot, now, options);
+  snapshotMetrics(put, snapshot, now, options);
   serverMetrics(put, options);
   const families: MetricFamily[] = METRICS.map((d) => ({
     name: d.name,
@@ -685,7 +694,6 @@ function xmrigMetrics(put: Put, summary: Obj | null): void {
 
 function snapshotMetrics(
   put: Put,
-  summary: Obj | null,
   snapshot: Snapshot | null,
   now: number,
   options: MetricsOptions,
@@ -725,6 +733,10 @@ function snapshotMetrics(
   const lastRun = obj(rec("tune", "last_run"));
   put("rigforge_tune_best_hashes_per_second", lastRun?.["best_hs"]);
   put("rigforge_tune_best_hashes_per_joule", lastRun?.["best_hs_per_watt"]);
+  const gap = tuneGap(tuneGapInputs(src));
+  if (typeof gap !== "string") {
+    put("rigforge_tune_performance_ratio", gap.live / gap.best, [["basis", gap.basis]]);
+  }
   const finished = str(lastRun?.["finished_at"], 64);
   const finishedMs = finished === null ? null : parseTime(finished);
   put("rigforge_tune_last_run_timestamp_seconds", finishedMs === null ? null : finishedMs / 1000);

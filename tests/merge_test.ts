@@ -10,6 +10,7 @@ import {
   tuneBody,
 } from "../src/merge.ts";
 import type { Snapshot } from "../src/snapshot.ts";
+import { parsePin } from "../src/probe/provenance.ts";
 import type { XmrigReply } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS } from "./_context.ts";
 import { parseLossless, without } from "./_lossless.ts";
@@ -25,6 +26,9 @@ const ENTRIES: [string, string][] = [
 ];
 const NOW = FIXTURE_NOW_MS + 5000;
 const zen4 = await fixtureSnapshot("zen4");
+const PIN = parsePin(
+  await Deno.readTextFile(join(XMRIG_DIR, "../rigforge/zen4/rigforge.sh")),
+);
 
 // --- spliceTopLevel -------------------------------------------------------------------------
 
@@ -224,7 +228,10 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
     assertEquals(health[key], null, key);
   }
   assertEquals(block["version"], null);
-  assertEquals(block["xmrig_version"], "v6.26.0", "XMRig's own data is intact");
+  assertEquals(block["xmrig_version"], null, "the pin comes from the snapshot");
+  const running = `v${JSON.parse(xmrigBody("summary-v2-mining.json")).version}`;
+  assertEquals(block["xmrig_version_running"], running, "XMRig's own data is intact");
+  assertEquals(block["xmrig_version_mismatch"], null);
   assertEquals(block["snapshot"], {
     status: "missing",
     age_s: null,
@@ -267,7 +274,9 @@ Deno.test("XMRig unreachable: generated_at + rigforge only, with the reason", ()
   assertEquals(parsed.generated_at, "2026-01-15T12:00:00Z");
   assertEquals(parsed.rigforge.xmrig_api, "unreachable");
   assertEquals(parsed.rigforge.xmrig_error, "connection refused");
-  assertEquals(parsed.rigforge.xmrig_version, null);
+  assertEquals(parsed.rigforge.xmrig_version, PIN.version, "v1.12: the pin, also when down");
+  assertEquals(parsed.rigforge.xmrig_version_running, null);
+  assertEquals(parsed.rigforge.reasons.xmrig_version_running, "not-running");
   assertEquals(parsed.rigforge.health.hugepages_total, 1280, "snapshot data still served");
   assertEquals(parsed.rigforge.power.hs_per_watt, null);
 });

@@ -10,8 +10,9 @@
  * @module
  */
 
+import { fetchControlStatus } from "../probe/control_receiver.ts";
 import { runProbes } from "../probe/mod.ts";
-import type { PreviousCounters } from "../probe/types.ts";
+import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
 import {
   buildSnapshot,
   DEFAULT_INTERVAL_S,
@@ -31,8 +32,16 @@ export const PREVIOUS_MAX_INTERVALS = 10;
 export const FIRST_SAMPLE_MS = 1000;
 /** Default `--xmrig`: XMRig's API as RigForge configures it (port 8080 is fixed). */
 export const PROBE_XMRIG = "http://127.0.0.1:8080";
-/** Time bound for the probe's XMRig and control-receiver requests, ms. */
-export const PROBE_HTTP_TIMEOUT_MS = 5000;
+/**
+ * Time bound for the probe's XMRig request, ms: the power probe reads the RAPL counters after
+ * it, inside the probe's own 5 s bound.
+ */
+export const PROBE_XMRIG_TIMEOUT_MS = 2000;
+/**
+ * Time bound for asking the control receiver, ms: RigForge's doctor allows 5 s; this stays
+ * under the probe's own 5 s bound so a slow receiver is reported as `timeout`, not lost.
+ */
+export const PROBE_CONTROL_TIMEOUT_MS = 4500;
 
 /**
  * A loopback origin (`127.0.0.0/8`, `[::1]`, `localhost`) for a URL the probe sends RigForge's
@@ -111,6 +120,25 @@ export async function previousCounters(
   return counters.cpu_times === null && counters.energy_uj === null ? null : counters;
 }
 
+/**
+ * Lets the probes ask XMRig's API (`/2/summary`, once per pass: the power and `xmrig_api`
+ * probes share the reply) and RigForge's control receiver (`127.0.0.1:<control_port>/status`),
+ * both on loopback with RigForge's `ACCESS_TOKEN`, which goes nowhere else.
+ *
+ * @param ctx the context (its config gives the token)
+ * @param xmrig XMRig's loopback origin (see {@link loopbackOrigin})
+ * @returns the same context, with `xmrigSummary` and `controlStatus` set
+ */
+export function withLoopbackHttp(ctx: ProbeContext, xmrig: string): ProbeContext {
+  const token = ctx.config?.accessToken ?? null;
+  let summary: ReturnType<typeof fetchXmrig> | null = null;
+  ctx.xmrigSummary = () =>
+    summary ??= fetchXmrig(xmrig, "/2/summary", token, { timeoutMs: PROBE_XMRIG_TIMEOUT_MS });
+  ctx.controlStatus = (port) =>
+    fetchControlStatus(`http://127.0.0.1:${port}`, token, PROBE_CONTROL_TIMEOUT_MS);
+  return ctx;
+}
+
 async function run(argv: string[], io: Io): Promise<number> {
   const values = parseCommandArgs(argv, OPTIONS);
   const interval = numberFlag(values["interval"], "--interval", DEFAULT_INTERVAL_S, [1, 86400]);
@@ -118,10 +146,10 @@ async function run(argv: string[], io: Io): Promise<number> {
   const previous = await previousCounters(out, Date.now(), interval);
   const xmrig = loopbackOrigin(typeof values["xmrig"] === "string" ? values["xmrig"] : PROBE_XMRIG);
   if (xmrig === null) throw new UsageError("--xmrig must be an http:// URL on a loopback address");
-  const ctx = await buildContext(values, io, { previous, sampleMs: FIRST_SAMPLE_MS });
-  const token = ctx.config?.accessToken ?? null;
-  ctx.xmrigSummary = () =>
-    fetchXmrig(xmrig, "/2/summary", token, { timeoutMs: PROBE_HTTP_TIMEOUT_MS });
+  const ctx = withLoopbackHttp(
+    await buildContext(values, io, { previous, sampleMs: FIRST_SAMPLE_MS }),
+    xmrig,
+  );
   const started = ctx.now();
   const pass = await runProbes(ctx);
   const snapshot = buildSnapshot(pass, ctx, { intervalS: interval, startedMs: started });

@@ -17,11 +17,8 @@ import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
 import { arr, bool, int, num, type Obj, obj, oneOf, reasonIn, str } from "./fields.ts";
 import { healthSection } from "./health.ts";
-import { type Source, sourceOf } from "./source.ts";
-
-/** XMRig's hashrate windows (`hashrate.total[0..2]`), seconds. */
-export const XMRIG_WINDOWS_S: readonly [number, number, number] = [10, 60, 900];
-const WINDOW_NAMES = ["10s", "60s", "15m"] as const;
+import { dig, type Source, sourceOf } from "./source.ts";
+import { type TuneGap, tuneGap, type TuneGapInputs } from "./tune_gap.ts";
 
 /** What the block needs from XMRig's summary (parsed only for these numbers). */
 export interface XmrigFacts {
@@ -96,10 +93,12 @@ export function rigforgeBlock(
   const down = xmrig === null || !xmrig.ok;
   const block: Obj = {
     version: src.get("version", "provenance", "rigforge_version", (v) => str(v, 64)),
-    xmrig_version: src.log.note(
+    // v1.12's meaning: the release RigForge pins and builds, not what happens to be running.
+    xmrig_version: src.get(
       "xmrig_version",
-      facts.version === null ? null : `v${facts.version}`,
-      down ? "not-running" : "absent",
+      "provenance",
+      "xmrig_version_pinned",
+      (v) => str(v, 64),
     ),
     xmrig_commit: src.get("xmrig_commit", "provenance", "xmrig_commit", (v) => str(v, 64)),
     tune: tuneSection(src),
@@ -111,7 +110,26 @@ export function rigforgeBlock(
   };
   const control = controlSection(src);
   if (control !== null) block["control"] = control;
+  const running = src.log.note(
+    "xmrig_version_running",
+    facts.version === null ? null : `v${facts.version}`,
+    down ? "not-running" : "corrupt",
+  );
+  const pinned = block["xmrig_version"];
   Object.assign(block, {
+    xmrig_version_running: running,
+    xmrig_version_mismatch: src.log.note(
+      "xmrig_version_mismatch",
+      running === null || typeof pinned !== "string" ? null : !sameVersion(running, pinned),
+      running === null ? src.log.reasons["xmrig_version_running"] ?? null : "absent",
+    ),
+    xmrig_build_matches_pin: src.get(
+      "xmrig_build_matches_pin",
+      "provenance",
+      "xmrig_build_matches_pin",
+      bool,
+    ),
+    control_receiver: controlReceiverSection(src),
     api_version: VERSION,
     snapshot: src.info,
     provenance: provenanceSection(src),
@@ -139,6 +157,7 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
     applied: maskSecrets(src.get(at("applied"), "tune", "applied.raw", obj)),
     target: src.get(at("target"), "tune", "last_run.target", (v) => oneOf(v, TARGETS)),
     last_best_hs: src.get(at("last_best_hs"), "tune", "last_run.best_hs", num),
+    vs_best: vsBest(src, at("vs_best")),
     candidates_tried: src.get(at("candidates_tried"), "tune", "last_run.candidates_tried", int),
     autotune: {
       enabled: src.get(at("autotune.enabled"), "tune", "autotune.enabled", bool),
@@ -162,6 +181,37 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
       hugepages_capped_count: int(lastRun["hugepages_capped_count"]),
       results_count: int(lastRun["results_count"]),
     },
+  };
+}
+
+/** Live performance against the last tune's best (see `tune_gap.ts`), or `null` + reason. */
+function vsBest(src: Source, path: string): TuneGap | null {
+  const gap = tuneGap(tuneGapInputs(src));
+  return src.log.note(
+    path,
+    typeof gap === "string" ? null : gap,
+    typeof gap === "string" ? gap : null,
+  );
+}
+
+/**
+ * The figures the tune comparison reads from the snapshot's records.
+ *
+ * @param src the snapshot source
+ * @returns the inputs
+ */
+export function tuneGapInputs(src: Source): TuneGapInputs {
+  const tune = src.record("tune");
+  const xmrig = src.record("xmrig_api");
+  const power = src.record("power");
+  return {
+    target: oneOf(dig(tune, "last_run.target"), TARGETS),
+    best_hs: num(dig(tune, "last_run.best_hs")),
+    best_hs_per_watt: num(dig(tune, "last_run.best_hs_per_watt")),
+    hs_15m: num(dig(xmrig, "hashrate.15m")),
+    hs_15m_reason: xmrig === null ? src.missing("xmrig_api") : reasonIn(xmrig, "hashrate.15m"),
+    hs_per_watt_60s: num(dig(power, "paired.hs_per_watt")),
+    hs_per_watt_reason: power === null ? src.missing("power") : reasonIn(power, "paired"),
   };
 }
 
@@ -251,6 +301,35 @@ function configMeta(src: Source): Obj {
     source: field("source", oneOf(meta?.["source"], ["control", "local", "restore"])),
     last_change_id: field("last_change_id", str(meta?.["last_change_id"], 64)),
     edited_since_stamp: bool(src.record("config_view")?.["edited_since_stamp"]),
+  };
+}
+
+/** `v6.26.0` and `6.26.0` name the same release. */
+function sameVersion(a: string, b: string): boolean {
+  return a.replace(/^v/, "") === b.replace(/^v/, "");
+}
+
+/**
+ * What RigForge's control receiver answered the probe (`GET /status` on loopback, RigForge's
+ * doctor check 9), read-only: `null` when control is not enabled or RigForge is absent.
+ */
+function controlReceiverSection(src: Source): Obj | null {
+  const r = src.record("control_receiver");
+  if (r === null || bool(r["enabled"]) !== true) {
+    src.log.note("control_receiver", null, r === null ? src.missing("control_receiver") : "absent");
+    return null;
+  }
+  const last = obj(r["last"]);
+  return {
+    answers: bool(r["answers"]),
+    http_status: int(r["http_status"]),
+    error: str(r["error"], 64),
+    port: int(r["port"]),
+    last: last === null ? null : {
+      change_id: str(last["change_id"], 64),
+      status: str(last["status"], 32),
+      applied_at: str(last["applied_at"], 64),
+    },
   };
 }
 

@@ -44,8 +44,40 @@ export interface ProvenanceRecord {
   binary_matches: boolean | null;
   /** XMRig's HTTP API settings. */
   xmrig_http: XmrigHttp | null;
+  /**
+   * The XMRig release RigForge pins and builds (`XMRIG_VERSION` in `<home>/rigforge.sh`, e.g.
+   * `v6.26.0`), what RigForge v1.12 serves as `xmrig_version`.
+   */
+  xmrig_version_pinned: string | null;
+  /** The commit RigForge pins (`XMRIG_COMMIT` in `<home>/rigforge.sh`), 40 hex digits. */
+  xmrig_commit_pinned: string | null;
+  /** Whether the built commit (`.rigforge-commit`) is the pinned one. */
+  xmrig_build_matches_pin: boolean | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
+}
+
+/**
+ * Reads RigForge's pin from `rigforge.sh`: the lines `XMRIG_VERSION="${XMRIG_VERSION:-v6.26.0}"`
+ * and `XMRIG_COMMIT="${XMRIG_COMMIT:-<40 hex>}"` (the default after `:-`, as RigForge's own
+ * release test reads it with sed), or a plain `XMRIG_VERSION="v6.26.0"`.
+ *
+ * @param text the script (its first 512 KiB)
+ * @returns the pinned version and commit, each `null` when not found or malformed
+ */
+export function parsePin(text: string): { version: string | null; commit: string | null } {
+  const value = (name: string): string | null => {
+    const line = new RegExp(`^${name}="(?:\\$\\{${name}:-)?([^"}]*)\\}?"\\s*$`, "m").exec(text);
+    return line?.[1] ?? null;
+  };
+  const version = value("XMRIG_VERSION");
+  const commit = value("XMRIG_COMMIT");
+  return {
+    version: version !== null && /^v?\d{1,4}\.\d{1,4}\.\d{1,4}[0-9A-Za-z.+-]{0,32}$/.test(version)
+      ? version
+      : null,
+    commit: commit !== null && /^[0-9a-fA-F]{40}$/.test(commit) ? commit.toLowerCase() : null,
+  };
 }
 
 /** Largest binary hashed, in bytes (XMRig is ~10 MB). */
@@ -259,6 +291,9 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     xmrig_sha256_actual: null,
     binary_matches: null,
     xmrig_http: null,
+    xmrig_version_pinned: null,
+    xmrig_commit_pinned: null,
+    xmrig_build_matches_pin: null,
     reasons,
   };
   const paths = ctx.rigforge;
@@ -267,12 +302,13 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     return record;
   }
   const xmrig = join(paths.workerRoot, "xmrig");
-  const [version, commit, recorded, actual, config] = await Promise.all([
+  const [version, commit, recorded, actual, config, script] = await Promise.all([
     readParsed(join(paths.home, "VERSION"), parseVersion, ctx.isRoot),
     readParsed(join(xmrig, ".rigforge-commit"), parseCommit, ctx.isRoot),
     readParsed(join(xmrig, ".rigforge-sha256"), parseSha256Record, ctx.isRoot),
     sha256File(join(xmrig, "build", "xmrig"), ctx.isRoot),
     readText(join(xmrig, "build", "config.json"), { maxBytes: 1024 * 1024, isRoot: ctx.isRoot }),
+    readText(join(paths.home, "rigforge.sh"), { maxBytes: 512 * 1024, isRoot: ctx.isRoot }),
   ]);
   record.rigforge_version = version.value;
   if (version.reason) reasons["rigforge_version"] = version.reason;
@@ -297,7 +333,31 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
       mergeReasons(reasons, "xmrig_http.", http.reasons);
     }
   }
+  pinOf(record, script.ok ? parsePin(script.value) : script.reason);
   return record;
+}
+
+/** Fills the pinned version and commit, and whether the build is the pinned commit. */
+function pinOf(
+  record: ProvenanceRecord,
+  pin: { version: string | null; commit: string | null } | NullReason,
+): void {
+  const reasons = record.reasons;
+  if (typeof pin === "string") {
+    reasons["xmrig_version_pinned"] = reasons["xmrig_commit_pinned"] = pin;
+    reasons["xmrig_build_matches_pin"] = pin;
+    return;
+  }
+  record.xmrig_version_pinned = pin.version;
+  if (pin.version === null) reasons["xmrig_version_pinned"] = "corrupt";
+  record.xmrig_commit_pinned = pin.commit;
+  if (pin.commit === null) reasons["xmrig_commit_pinned"] = "corrupt";
+  if (pin.commit !== null && record.xmrig_commit !== null) {
+    record.xmrig_build_matches_pin = pin.commit === record.xmrig_commit;
+  } else {
+    reasons["xmrig_build_matches_pin"] = reasons["xmrig_commit_pinned"] ??
+      reasons["xmrig_commit"] ?? "absent";
+  }
 }
 
 /** The `provenance` probe: versions, build commit, binary hash and XMRig's HTTP settings. */

@@ -11,6 +11,7 @@
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
 import type { XmrigReply } from "../xmrig.ts";
+import type { ControlReply } from "./control_receiver.ts";
 import type { EnergySample } from "./power_pair.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
@@ -101,6 +102,11 @@ export interface ProbeContext {
    * the power probe can pair XMRig's 60 s hashrate with RAPL energy over the same 60 s.
    */
   xmrigSummary?: () => Promise<XmrigReply>;
+  /**
+   * Asks RigForge's control receiver `GET /status` on `127.0.0.1:<port>` with RigForge's token
+   * (5 s bound): set by `probe` only, never on the request path.
+   */
+  controlStatus?: (port: number) => Promise<ControlReply>;
 }
 
 /** One probe: a name and a collector. */

@@ -106,6 +106,8 @@ const RECORD_KEYS = {
   provenance: true,
   exposure: true,
   config_view: true,
+  xmrig_api: true,
+  control_receiver: true,
 } satisfies Record<keyof ProbeRecords, true>;
 
 /** The probe record names a snapshot carries. */
