@@ -30,6 +30,84 @@ export interface XmrigHttp {
   token_set: boolean;
 }
 
+/** JSON scalars a layout knob may hold. */
+export type Knob = boolean | number | string | null;
+
+/**
+ * The CPU thread layout and RandomX knobs of `xmrig/build/config.json`: `cpu.rx` as written
+ * (`-1`/absent: XMRig's automatic layout; a count; or an explicit list of per-thread entries,
+ * each a CPU index or `[intensity, affinity]`), and the knobs RigForge's tune may set.
+ */
+export interface XmrigLayout {
+  /** `cpu.rx`: `-1`, a thread count, or the per-thread list (at most 4096 entries). */
+  rx: number | (number | number[])[] | null;
+  /** `cpu.*` knobs: `yield`, `priority`, `huge-pages`, `huge-pages-jit`, `memory-pool`, `asm`. */
+  cpu: Record<string, Knob>;
+  /**
+   * `randomx.*` knobs: `mode`, `scratchpad_prefetch_mode`, `1gb-pages`, `cache_qos`, `wrmsr`,
+   * `rdmsr`, `numa`, `init`.
+   */
+  randomx: Record<string, Knob>;
+}
+
+const CPU_KNOBS = ["yield", "priority", "huge-pages", "huge-pages-jit", "memory-pool", "asm"];
+const RANDOMX_KNOBS = [
+  "mode",
+  "scratchpad_prefetch_mode",
+  "1gb-pages",
+  "cache_qos",
+  "wrmsr",
+  "rdmsr",
+  "numa",
+  "init",
+];
+
+/**
+ * Reads the thread layout and knobs from XMRig's parsed config (only scalar knobs and a
+ * numeric `rx`; anything else is left out).
+ *
+ * @param config the parsed `config.json`
+ * @returns the layout, or `null` when there is no `cpu` object
+ */
+export function layoutOf(config: unknown): XmrigLayout | null {
+  if (!isObj(config) || !isObj(config["cpu"])) return null;
+  const cpu = config["cpu"];
+  const randomx = isObj(config["randomx"]) ? config["randomx"] : {};
+  const knobs = (block: Record<string, unknown>, keys: readonly string[]) => {
+    const out: Record<string, Knob> = {};
+    for (const key of keys) {
+      const v = block[key];
+      const scalar = v === null || typeof v === "boolean" ||
+        (typeof v === "number" && Number.isFinite(v)) ||
+        (typeof v === "string" && /^[0-9A-Za-z._-]{0,32}$/.test(v));
+      if (scalar && v !== undefined) out[key] = v as Knob;
+    }
+    return out;
+  };
+  const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+  const raw = cpu["rx"];
+  let rx: XmrigLayout["rx"] = null;
+  if (isInt(raw)) rx = raw;
+  else if (Array.isArray(raw) && raw.length <= 4096) {
+    const entries = raw.filter((e): e is number | number[] =>
+      isInt(e) || (Array.isArray(e) && e.length <= 4 && e.every(isInt))
+    );
+    if (entries.length === raw.length) rx = entries;
+  }
+  return { rx, cpu: knobs(cpu, CPU_KNOBS), randomx: knobs(randomx, RANDOMX_KNOBS) };
+}
+
+/** XMRig's config (JSONC) parsed, or `undefined` when it does not parse cleanly. */
+function parseConfig(text: string): unknown {
+  const errors: ParseError[] = [];
+  try {
+    const value: unknown = parse(text, errors, { allowTrailingComma: true });
+    return errors.length === 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `provenance` probe's record. */
 export interface ProvenanceRecord {
   /** `<home>/VERSION`, trimmed (e.g. `1.17.2`). */
@@ -53,6 +131,8 @@ export interface ProvenanceRecord {
   xmrig_commit_pinned: string | null;
   /** Whether the built commit (`.rigforge-commit`) is the pinned one. */
   xmrig_build_matches_pin: boolean | null;
+  /** The thread layout and knobs of the built config (tune overrides merged in by RigForge). */
+  xmrig_layout: XmrigLayout | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
 }
@@ -294,6 +374,7 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     xmrig_version_pinned: null,
     xmrig_commit_pinned: null,
     xmrig_build_matches_pin: null,
+    xmrig_layout: null,
     reasons,
   };
   const paths = ctx.rigforge;
@@ -324,8 +405,10 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     reasons["binary_matches"] = reasons["xmrig_sha256_recorded"] ??
       reasons["xmrig_sha256_actual"] ?? "absent";
   }
-  if (!config.ok) reasons["xmrig_http"] = config.reason;
+  if (!config.ok) reasons["xmrig_http"] = reasons["xmrig_layout"] = config.reason;
   else {
+    record.xmrig_layout = layoutOf(parseConfig(config.value));
+    if (record.xmrig_layout === null) reasons["xmrig_layout"] = "corrupt";
     const http = parseXmrigHttp(config.value);
     if (http.value === null) reasons["xmrig_http"] = http.why;
     else {
