@@ -156,6 +156,7 @@ function healthy(): ProbeRecords {
       xmrig_version_pinned: "v6.26.0",
       xmrig_commit_pinned: "b2ca72480c58d197e18c885d9fc1a0c8d517e60a",
       xmrig_build_matches_pin: true,
+      xmrig_layout: { rx: -1, cpu: {}, randomx: {} },
       reasons: {},
     },
     exposure: {
