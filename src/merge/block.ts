@@ -315,8 +315,13 @@ function sameVersion(a: string, b: string): boolean {
  */
 function controlReceiverSection(src: Source): Obj | null {
   const r = src.record("control_receiver");
-  if (r === null || bool(r["enabled"]) !== true) {
-    src.log.note("control_receiver", null, r === null ? src.missing("control_receiver") : "absent");
+  if (r === null || bool(r["enabled"]) !== true || bool(r["answers"]) === null) {
+    const why = r === null
+      ? src.missing("control_receiver")
+      : bool(r["enabled"]) !== true
+      ? "absent"
+      : reasonIn(r, "answers") ?? "unreadable";
+    src.log.note("control_receiver", null, why);
     return null;
   }
   const last = obj(r["last"]);
