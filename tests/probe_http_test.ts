@@ -6,10 +6,9 @@
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { loopbackOrigin } from "../src/cli/probe.ts";
+import { fetchControlStatus, loopbackOrigin } from "../src/probe/loopback.ts";
 import { rigforgeBlock, tuneSection } from "../src/merge/block.ts";
 import { sourceOf } from "../src/merge/source.ts";
-import { fetchControlStatus } from "../src/probe/control_receiver.ts";
 import { parsePin } from "../src/probe/provenance.ts";
 import { fetchXmrig } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS, ROOTS_DIR } from "./_context.ts";

@@ -18,7 +18,8 @@ import {
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
-import { previousCounters, PROBE_XMRIG, withLoopbackHttp } from "./probe.ts";
+import { PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
+import { previousCounters } from "./probe.ts";
 
 const HELP = `rigforge-api doctor: check this rig the way RigForge's doctor does, and more
 

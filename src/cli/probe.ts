@@ -10,9 +10,9 @@
  * @module
  */
 
-import { fetchControlStatus } from "../probe/control_receiver.ts";
+import { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
 import { runProbes } from "../probe/mod.ts";
-import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import type { PreviousCounters } from "../probe/types.ts";
 import {
   buildSnapshot,
   DEFAULT_INTERVAL_S,
@@ -22,7 +22,6 @@ import {
   serializeSnapshot,
   writeSnapshotAtomic,
 } from "../snapshot.ts";
-import { fetchXmrig, xmrigOrigin } from "../xmrig.ts";
 import { type Command, type Io, numberFlag, parseCommandArgs, UsageError } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
 
@@ -30,35 +29,6 @@ import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
 export const PREVIOUS_MAX_INTERVALS = 10;
 /** How long a pass without usable previous counters samples rates, in ms. */
 export const FIRST_SAMPLE_MS = 1000;
-/** Default `--xmrig`: XMRig's API as RigForge configures it (port 8080 is fixed). */
-export const PROBE_XMRIG = "http://127.0.0.1:8080";
-/**
- * Time bound for the probe's XMRig request, ms: the power probe reads the RAPL counters after
- * it, inside the probe's own 5 s bound.
- */
-export const PROBE_XMRIG_TIMEOUT_MS = 2000;
-/**
- * Time bound for asking the control receiver, ms: RigForge's doctor allows 5 s; this stays
- * under the probe's own 5 s bound so a slow receiver is reported as `timeout`, not lost.
- */
-export const PROBE_CONTROL_TIMEOUT_MS = 4500;
-
-/**
- * A loopback origin (`127.0.0.0/8`, `[::1]`, `localhost`) for a URL the probe sends RigForge's
- * token to, or `null` for anything else.
- *
- * @param url e.g. `http://127.0.0.1:8080`
- * @returns the origin, or `null`
- */
-export function loopbackOrigin(url: string): string | null {
-  const origin = xmrigOrigin(url);
-  if (origin === null) return null;
-  const host = new URL(origin).hostname;
-  const loopback = host === "localhost" || host === "[::1]" ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-  return loopback ? origin : null;
-}
-
 const HELP = `rigforge-api probe: probe the machine once and write the snapshot that serve reads
 
 USAGE:
@@ -118,25 +88,6 @@ export async function previousCounters(
   if (age < -1000 || age > PREVIOUS_MAX_INTERVALS * intervalS * 1000) return null;
   const counters = read.snapshot.counters;
   return counters.cpu_times === null && counters.energy_uj === null ? null : counters;
-}
-
-/**
- * Lets the probes ask XMRig's API (`/2/summary`, once per pass: the power and `xmrig_api`
- * probes share the reply) and RigForge's control receiver (`127.0.0.1:<control_port>/status`),
- * both on loopback with RigForge's `ACCESS_TOKEN`, which goes nowhere else.
- *
- * @param ctx the context (its config gives the token)
- * @param xmrig XMRig's loopback origin (see {@link loopbackOrigin})
- * @returns the same context, with `xmrigSummary` and `controlStatus` set
- */
-export function withLoopbackHttp(ctx: ProbeContext, xmrig: string): ProbeContext {
-  const token = ctx.config?.accessToken ?? null;
-  let summary: ReturnType<typeof fetchXmrig> | null = null;
-  ctx.xmrigSummary = () =>
-    summary ??= fetchXmrig(xmrig, "/2/summary", token, { timeoutMs: PROBE_XMRIG_TIMEOUT_MS });
-  ctx.controlStatus = (port) =>
-    fetchControlStatus(`http://127.0.0.1:${port}`, token, PROBE_CONTROL_TIMEOUT_MS);
-  return ctx;
 }
 
 async function run(argv: string[], io: Io): Promise<number> {

@@ -8,13 +8,11 @@
  * @module
  */
 
-import { readCapped } from "../xmrig.ts";
 import { configSecrets } from "./config_canonical.ts";
 import { parseControlStatus } from "./config_view.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-/** What the receiver answered: its HTTP status and body, or a fixed error word. */
-export type ControlReply = { status: number; text: string } | { error: string };
+import type { ControlReply } from "./loopback.ts";
 
 /** The `control_receiver` probe's record. */
 export interface ControlReceiverRecord {
@@ -32,44 +30,6 @@ export interface ControlReceiverRecord {
   last: { change_id: string | null; status: string | null; applied_at: string | null } | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
-}
-
-/** Time bound for asking the receiver, ms (RigForge: `curl --max-time 5`). */
-export const CONTROL_TIMEOUT_MS = 5000;
-/** Largest `/status` body read, bytes. */
-export const CONTROL_MAX_BYTES = 64 * 1024;
-
-/**
- * Asks a receiver's `/status` once. Never throws; errors are fixed words without the URL or
- * the token.
- *
- * @param origin the loopback origin, e.g. `http://127.0.0.1:8082`
- * @param token RigForge's `ACCESS_TOKEN`, or `null`
- * @param timeoutMs the time bound
- * @returns the reply
- */
-export async function fetchControlStatus(
-  origin: string,
-  token: string | null,
-  timeoutMs = CONTROL_TIMEOUT_MS,
-): Promise<ControlReply> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    const headers: Record<string, string> = { accept: "application/json" };
-    if (token !== null) headers["authorization"] = `Bearer ${token}`;
-    const response = await fetch(`${origin}/status`, {
-      headers,
-      signal: controller.signal,
-      redirect: "manual",
-    });
-    const body = await readCapped(response, CONTROL_MAX_BYTES);
-    return { status: response.status, text: body.ok ? body.text : "" };
-  } catch {
-    return { error: controller.signal.aborted ? "timeout" : "no answer" };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -11,7 +11,7 @@
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import type { ControlReply } from "./control_receiver.ts";
+import type { ControlReply } from "./loopback.ts";
 import type { EnergySample } from "./power_pair.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
