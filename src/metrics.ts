@@ -78,7 +78,13 @@ export const METRICS: readonly MetricDefinition[] = [
     "rigforge_build_info",
     "info",
     null,
-    ["rigforge_api_version", "rigforge_version", "xmrig_version", "xmrig_commit"],
+    [
+      "rigforge_api_version",
+      "rigforge_version",
+      "xmrig_version",
+      "xmrig_version_pinned",
+      "xmrig_commit",
+    ],
     "Versions: rigforge-api, RigForge, XMRig (from its API) and the XMRig commit RigForge built. Always 1.",
     "rigforge-api; <home>/VERSION; XMRig /2/summary version; <worker>/xmrig/.rigforge-commit",
   ),
@@ -648,6 +654,7 @@ function buildInfo(put: Put, summary: Obj | null, snapshot: Snapshot | null): vo
     ["rigforge_api_version", VERSION],
     ...label("rigforge_version", provenance?.["rigforge_version"]),
     ...label("xmrig_version", summary?.["version"]),
+    ...label("xmrig_version_pinned", provenance?.["xmrig_version_pinned"]),
     ...(commit !== null && /^[0-9a-f]{40}$/.test(commit) ? label("xmrig_commit", commit) : []),
   ]);
 }
