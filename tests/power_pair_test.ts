@@ -95,7 +95,7 @@ Deno.test("the probe pairs a moving 60 s hashrate with energy over the same 60 s
       const ctx = fixtureContext(root, {
         previous,
         now: () => FIXTURE_NOW_MS + pass * 15_000,
-        xmrigSummary: () => fetchXmrig(url, "/2/summary", "tok-pair"),
+        xmrigSummary: () => fetchXmrig(url, "/2/summary", "tok-pair", { timeoutMs: 3000 }),
       });
       last = await powerProbe.collect(ctx);
       previous = countersOf({ power: last } as never);

@@ -10,6 +10,7 @@ import { fetchControlStatus, loopbackOrigin } from "../src/probe/loopback.ts";
 import { rigforgeBlock, tuneSection } from "../src/merge/block.ts";
 import { sourceOf } from "../src/merge/source.ts";
 import { parsePin } from "../src/probe/provenance.ts";
+import { metricsBody } from "../src/metrics.ts";
 import { fetchXmrig } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS, ROOTS_DIR } from "./_context.ts";
 import { fixtureRigContext, fixtureSnapshot, XMRIG_DIR, xmrigBody } from "./_snapshot.ts";
@@ -30,7 +31,7 @@ function receiver(mode: { status: number; body: string } | "hang") {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     seen.push(req.headers.get("authorization"));
     if (new URL(req.url).pathname !== "/status") return new Response("", { status: 404 });
-    if (mode === "hang") await new Promise((r) => setTimeout(r, 1500));
+    if (mode === "hang") await new Promise((r) => setTimeout(r, 2500));
     if (mode === "hang") return new Response("late");
     return new Response(mode.body, { status: mode.status });
   });
@@ -50,7 +51,7 @@ Deno.test("control receiver: 200 mirrors the last change, 503 answers, 401 and s
     try {
       const ctx = await fixtureRigContext("zen4", {
         controlStatus: (port) =>
-          fetchControlStatus(`http://127.0.0.1:${r.port}`, TOKEN, 300)
+          fetchControlStatus(`http://127.0.0.1:${r.port}`, TOKEN, 1000)
             .then((reply) => (assertEquals(port, 8082), reply)),
       });
       const record = await controlReceiverProbe.collect(ctx);
@@ -66,7 +67,7 @@ Deno.test("control receiver: 200 mirrors the last change, 503 answers, 401 and s
       } else assertEquals(record.last, null);
       // Served read-only in the block.
       const snapshot = await fixtureSnapshot("zen4", {
-        controlStatus: () => fetchControlStatus(`http://127.0.0.1:${r.port}`, TOKEN, 300),
+        controlStatus: () => fetchControlStatus(`http://127.0.0.1:${r.port}`, TOKEN, 1000),
       });
       const block = rigforgeBlock(snapshot, null, NOW);
       const served = block["control_receiver"] as Record<string, unknown>;
@@ -123,7 +124,7 @@ Deno.test("xmrig_version is RigForge's pin; the running version and a mismatch b
     try {
       const url = `http://127.0.0.1:${server.addr.port}`;
       const snapshot = await fixtureSnapshot("zen4", {
-        xmrigSummary: () => fetchXmrig(url, "/2/summary", TOKEN),
+        xmrigSummary: () => fetchXmrig(url, "/2/summary", TOKEN, { timeoutMs: 3000 }),
       });
       assertEquals(snapshot.records.xmrig_api?.version, version);
       const block = rigforgeBlock(snapshot, { ok: true, text: capture }, NOW);
@@ -153,7 +154,7 @@ Deno.test("vs_best: XMRig's 15 min average against the tune's best, in the block
   try {
     const url = `http://127.0.0.1:${server.addr.port}`;
     const snapshot = await fixtureSnapshot("epyc", {
-      xmrigSummary: () => fetchXmrig(url, "/2/summary", TOKEN),
+      xmrigSummary: () => fetchXmrig(url, "/2/summary", TOKEN, { timeoutMs: 3000 }),
     });
     const gap = {
       basis: "hashrate",
@@ -165,8 +166,17 @@ Deno.test("vs_best: XMRig's 15 min average against the tune's best, in the block
     };
     assertEquals(gap.pct_below_best, 8, "the feature request's example");
     const block = rigforgeBlock(snapshot, { ok: true, text: capture }, NOW);
-    assertEquals((block["tune"] as Record<string, unknown>)["vs_best"], gap);
+    assertEquals(
+      (block["tune"] as Record<string, unknown>)["vs_best"],
+      gap,
+      JSON.stringify([block["reasons"], snapshot.records.xmrig_api]),
+    );
     assertEquals(tuneSection(sourceOf(snapshot, NOW), "")["vs_best"], gap);
+    const metrics = metricsBody({ ok: true, text: capture }, snapshot, NOW, { format: "text" });
+    const line = metrics.body.split("\n")
+      .find((l) => l.startsWith('rigforge_tune_performance_ratio{basis="hashrate"} '));
+    assert(line !== undefined, "the gauge is there");
+    assertEquals(Number(line.split(" ")[1]), live / best);
   } finally {
     await server.shutdown();
   }
