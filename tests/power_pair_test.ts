@@ -6,7 +6,8 @@
  */
 
 import { deepEqual as assertEquals } from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { probeCommand } from "../src/cli/probe.ts";
 import { powerProbe } from "../src/probe/power.ts";
 import { energyOver, pairPower } from "../src/probe/power_pair.ts";
 import { rigforgeBlock } from "../src/merge/block.ts";
@@ -144,6 +145,45 @@ Deno.test("the probe pairs a moving 60 s hashrate with energy over the same 60 s
     await server.shutdown();
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+// The CLI reads RAPL counters only as root (as on a rig); elsewhere this one is reported ignored.
+Deno.test({
+  name: "probe passes carry the readings through the snapshot file and pair from them",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const root = await Deno.makeTempDir();
+  const out = join(await Deno.makeTempDir(), "snapshot.json");
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response(JSON.stringify({ version: "6.26.0", hashrate: { total: [9000, 8800, null] } })),
+  );
+  try {
+    await copyTree(join(ROOTS_DIR, "zen4"), root);
+    const zone = join(root, "sys/class/powercap/intel-rapl:0/energy_uj");
+    const watts = 100;
+    let uj = START_UJ;
+    let uptime = START_UPTIME;
+    const io = { stdout() {}, stderr() {}, env: () => undefined };
+    const argv = ["--root", root, "--out", out, "--xmrig", `http://127.0.0.1:${server.addr.port}`];
+    for (let pass = 0; pass < 6; pass++) {
+      await Deno.writeTextFile(zone, `${uj}\n`);
+      await Deno.writeTextFile(join(root, "proc/uptime"), `${uptime.toFixed(2)} 1.00\n`);
+      assertEquals(await probeCommand.run(argv, io), 0);
+      uj = (uj + watts * 15e6) % RANGE;
+      uptime += 15;
+    }
+    const snapshot = JSON.parse(await Deno.readTextFile(out));
+    const paired = snapshot.records.power.paired;
+    assertEquals([paired?.watts, paired?.hashrate_hs], [watts, 8800]);
+    assertEquals(paired?.hs_per_watt, 8800 / watts);
+    assertEquals(snapshot.counters.energy_history.length, 6);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(dirname(out), { recursive: true });
   }
 });
 
