@@ -264,7 +264,9 @@ async function collect(ctx: ProbeContext): Promise<PowerRecord> {
   // A zero-length window or a counter that ran backwards without a known range.
   const paired = pairedFrom(ctx, hashrate, end, reasons);
   if (watts === null || start === null) {
-    return { ...withoutWatts(view, end.uptime_s, "unreadable", reasons, total), ...paired };
+    const record = withoutWatts(view, end.uptime_s, "unreadable", reasons, total);
+    if (paired.paired !== null) delete reasons["paired"];
+    return { ...record, ...paired };
   }
   return {
     zones: view,
