@@ -51,6 +51,7 @@ import {
   watchdogCheck,
 } from "./checks/rigforge.ts";
 import { ipScopeCheck } from "./checks/ip_scope.ts";
+import { tuneGapCheck, xmrigVersionCheck } from "./checks/live.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
 export * from "./checks/thresholds.ts";
@@ -127,6 +128,8 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     powerCheck(records),
     watchdogCheck(records),
     autotuneCheck(records),
+    tuneGapCheck(records),
+    xmrigVersionCheck(records),
     sisterApiCheck(records),
     ipScopeCheck(records),
   ];

@@ -26,10 +26,10 @@ import type { SnapshotRead } from "./snapshot.ts";
 import type { XmrigReply } from "./xmrig.ts";
 
 export { type SpliceEntry, spliceTopLevel } from "./merge/splice.ts";
+import { annotatedBackends, backendAnnotation } from "./merge/backends.ts";
 export {
   type BlockOptions,
   maskSecrets,
-  matchWindow,
   rigforgeBlock,
   type XmrigFacts,
   xmrigFacts,
@@ -122,12 +122,18 @@ export function tuneBody(view: SnapshotView): string {
 }
 
 /**
- * The body of `/2/backends`: XMRig's array verbatim, or 503 (XMRig's error form) when XMRig did
- * not answer with one.
+ * The body of `/2/backends`: XMRig's array verbatim, with `rigforge` (the tuned thread layout
+ * and knobs, from the snapshot) spliced into the `cpu` backend's object; 503 (XMRig's error
+ * form) when XMRig did not answer with one.
  *
  * @param xmrig XMRig's `/2/backends` reply
+ * @param view the snapshot and now
  * @returns status and body text (`text` only with 200)
  */
-export function backendsBody(xmrig: XmrigReply): { status: 200; text: string } | { status: 503 } {
-  return xmrig.ok ? { status: 200, text: xmrig.text } : { status: 503 };
+export function backendsBody(
+  xmrig: XmrigReply,
+  view: SnapshotView,
+): { status: 200; text: string } | { status: 503 } {
+  if (!xmrig.ok) return { status: 503 };
+  return annotatedBackends(xmrig, backendAnnotation(bodySource(view)));
 }

@@ -20,7 +20,8 @@
  */
 
 import { MIN_CLOCK_PCT } from "./checks/thresholds.ts";
-import { matchWindow, xmrigObject } from "./merge/block.ts";
+import { tuneGapInputs, xmrigObject } from "./merge/block.ts";
+import { tuneGap } from "./merge/tune_gap.ts";
 import { arr, bool, int, num, type Obj, obj, str } from "./merge/fields.ts";
 import { dig, sourceOf } from "./merge/source.ts";
 import {
@@ -78,7 +79,13 @@ export const METRICS: readonly MetricDefinition[] = [
     "rigforge_build_info",
     "info",
     null,
-    ["rigforge_api_version", "rigforge_version", "xmrig_version", "xmrig_commit"],
+    [
+      "rigforge_api_version",
+      "rigforge_version",
+      "xmrig_version",
+      "xmrig_version_pinned",
+      "xmrig_commit",
+    ],
     "Versions: rigforge-api, RigForge, XMRig (from its API) and the XMRig commit RigForge built. Always 1.",
     "rigforge-api; <home>/VERSION; XMRig /2/summary version; <worker>/xmrig/.rigforge-commit",
   ),
@@ -263,8 +270,8 @@ export const METRICS: readonly MetricDefinition[] = [
     "gauge",
     "hashes_per_joule",
     [],
-    "Hashes per joule of package energy: XMRig's hashrate (window closest to the power window) over package watts.",
-    "XMRig hashrate.total / RAPL watts",
+    "Hashes per joule of package energy: XMRig's 60 s hashrate over package watts of the same 60 s.",
+    "XMRig hashrate.total[1] / RAPL energy_uj delta over the same 60 s (probe)",
   ),
   def(
     "rigforge_cpu_clock_boost_ratio",
@@ -419,6 +426,14 @@ export const METRICS: readonly MetricDefinition[] = [
     "<worker>/rigforge-tune.json results[].hs_per_watt",
   ),
   def(
+    "rigforge_tune_performance_ratio",
+    "gauge",
+    "ratio",
+    ["basis"],
+    "Live performance over the last tune's best: XMRig's 15 min hashrate over best.hashrate (basis hashrate, tune target perf), or the 60 s H/s per W over the best's (basis hs_per_watt, target efficiency).",
+    "XMRig hashrate.total[2] or the probe's 60 s pair; <worker>/rigforge-tune.json",
+  ),
+  def(
     "rigforge_tune_last_run_timestamp_seconds",
     "gauge",
     "seconds",
@@ -567,7 +582,7 @@ export function metricsBody(
   const summary = xmrigObject(xmrig);
   buildInfo(put, summary, snapshot);
   xmrigMetrics(put, summary);
-  snapshotMetrics(put, summary, snapshot, now, options);
+  snapshotMetrics(put, snapshot, now, options);
   serverMetrics(put, options);
   const families: MetricFamily[] = METRICS.map((d) => ({
     name: d.name,
@@ -648,6 +663,7 @@ function buildInfo(put: Put, summary: Obj | null, snapshot: Snapshot | null): vo
     ["rigforge_api_version", VERSION],
     ...label("rigforge_version", provenance?.["rigforge_version"]),
     ...label("xmrig_version", summary?.["version"]),
+    ...label("xmrig_version_pinned", provenance?.["xmrig_version_pinned"]),
     ...(commit !== null && /^[0-9a-f]{40}$/.test(commit) ? label("xmrig_commit", commit) : []),
   ]);
 }
@@ -697,7 +713,6 @@ function xmrigMetrics(put: Put, summary: Obj | null): void {
 
 function snapshotMetrics(
   put: Put,
-  summary: Obj | null,
   snapshot: Snapshot | null,
   now: number,
   options: MetricsOptions,
@@ -719,7 +734,7 @@ function snapshotMetrics(
     dig(src.record(name), field);
 
   put("rigforge_miner_service_active", bool(rec("service", "xmrig_active")));
-  powerMetrics(put, summary, src.record("power"), options.energy ?? null);
+  powerMetrics(put, src.record("power"), options.energy ?? null);
   cpuMetrics(put, src.record("cpu"));
   thermalMetrics(put, src.record("thermal"));
   put("rigforge_hugepages_configured", int(rec("hugepages", "total")));
@@ -741,6 +756,10 @@ function snapshotMetrics(
   const lastRun = obj(rec("tune", "last_run"));
   put("rigforge_tune_best_hashes_per_second", lastRun?.["best_hs"]);
   put("rigforge_tune_best_hashes_per_joule", lastRun?.["best_hs_per_watt"]);
+  const gap = tuneGap(tuneGapInputs(src));
+  if (typeof gap !== "string") {
+    put("rigforge_tune_performance_ratio", gap.live / gap.best, [["basis", gap.basis]]);
+  }
   const finished = str(lastRun?.["finished_at"], 64);
   const finishedMs = finished === null ? null : parseTime(finished);
   put("rigforge_tune_last_run_timestamp_seconds", finishedMs === null ? null : finishedMs / 1000);
@@ -751,7 +770,6 @@ function snapshotMetrics(
 
 function powerMetrics(
   put: Put,
-  summary: Obj | null,
   power: Obj | null,
   energy: EnergyState | null,
 ): void {
@@ -771,15 +789,7 @@ function powerMetrics(
       }
     }
   }
-  const total = arr(obj(summary?.["hashrate"])?.["total"]);
-  const hashrate: [number | null, number | null, number | null] | null = total === null
-    ? null
-    : [num(total[0]), num(total[1]), num(total[2])];
-  const windowS = num(power?.["window_s"]);
-  const pair = windowS === null ? null : matchWindow(windowS, hashrate);
-  if (pair !== null && watts !== null && watts > 0) {
-    put("rigforge_efficiency_hashes_per_joule", pair.hs / watts);
-  }
+  put("rigforge_efficiency_hashes_per_joule", num(obj(power?.["paired"])?.["hs_per_watt"]));
 }
 
 function cpuMetrics(put: Put, cpu: Obj | null): void {

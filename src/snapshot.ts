@@ -16,7 +16,7 @@ import { basename, dirname, join } from "node:path";
 import type { ProbePass, ProbeRecords } from "./probe/mod.ts";
 import type { PreviousCounters, ProbeContext } from "./probe/types.ts";
 import { isoSeconds as isoOrNull } from "./probe/time.ts";
-import { asObject, cpuTimes, finite } from "./snapshot/parse.ts";
+import { asObject, cpuTimes, energyHistory, finite } from "./snapshot/parse.ts";
 import { VERSION } from "./version.ts";
 
 export {
@@ -126,6 +126,7 @@ export function countersOf(records: ProbeRecords): PreviousCounters {
     uptime_s: uptime,
     cpu_times: cpuUptime === null ? null : cpuTimes(cpu?.["cpu_times"]),
     energy_uj: energy,
+    energy_history: energyHistory(power?.["history"]),
   };
 }
 

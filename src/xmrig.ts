@@ -118,7 +118,14 @@ export async function fetchXmrig(
   }
 }
 
-async function readCapped(response: Response, maxBytes: number): Promise<XmrigReply> {
+/**
+ * Reads a response body as UTF-8 text, at most `maxBytes` (declared or streamed).
+ *
+ * @param response the response
+ * @param maxBytes the cap
+ * @returns the text, or `too large` / `not UTF-8`
+ */
+export async function readCapped(response: Response, maxBytes: number): Promise<XmrigReply> {
   const declared = Number(response.headers.get("content-length") ?? "0");
   if (declared > maxBytes) {
     await response.body?.cancel().catch(() => {});

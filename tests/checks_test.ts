@@ -103,6 +103,8 @@ function healthy(): ProbeRecords {
       window_s: 15,
       source: "rapl-window",
       energy_j_total: 1000,
+      paired: null,
+      history: [],
       reasons: {},
     },
     thermal: { package_c: 71.5, source: "k10temp/Tctl", sensors: [], reasons: {} },
@@ -151,6 +153,10 @@ function healthy(): ProbeRecords {
       xmrig_sha256_actual: "a".repeat(64),
       binary_matches: true,
       xmrig_http: { enabled: true, host: "0.0.0.0", port: 8080, restricted: true, token_set: true },
+      xmrig_version_pinned: "v6.26.0",
+      xmrig_commit_pinned: "b2ca72480c58d197e18c885d9fc1a0c8d517e60a",
+      xmrig_build_matches_pin: true,
+      xmrig_layout: { rx: -1, cpu: {}, randomx: {} },
       reasons: {},
     },
     exposure: {
@@ -170,6 +176,21 @@ function healthy(): ProbeRecords {
       edited_since_stamp: null,
       control: null,
       reasons: { control: "absent" },
+    },
+    xmrig_api: {
+      reachable: true,
+      version: "6.26.0",
+      hashrate: { "10s": 10_790, "60s": 10_760, "15m": 10_741.3 },
+      reasons: {},
+    },
+    control_receiver: {
+      enabled: false,
+      port: null,
+      answers: null,
+      http_status: null,
+      error: null,
+      last: null,
+      reasons: { answers: "not-running", http_status: "not-running", last: "not-running" },
     },
   };
 }
@@ -225,6 +246,8 @@ Deno.test("a healthy rig: no issue, no warning, stable ids in doctor's order", (
     "power",
     "watchdog",
     "autotune",
+    "tune-gap",
+    "xmrig-version",
     "sister-api",
     "api-ip-scope",
   ]);
@@ -588,4 +611,91 @@ Deno.test("control-receiver: enabled needs rigforge-control active (an issue oth
   assertEquals(find(rig)?.status, "warn");
   rig.exposure = { ...rig.exposure!, control: false };
   assertEquals(find(rig)?.status === "issue", false);
+});
+
+Deno.test("tune-gap: live against the last tune's best, in the tune target's unit", () => {
+  const r = healthy();
+  const lastRun = (target: "perf" | "efficiency", bestHs: number, bestHpw: number | null) => ({
+    finished_at: "2026-01-01T00:00:00Z",
+    mode: "bench" as const,
+    target,
+    target_setting: null,
+    search: "climb" as const,
+    iterations: 5,
+    best: {},
+    best_hs: bestHs,
+    best_hs_per_watt: bestHpw,
+    candidates_tried: 3,
+    throttled_count: 0,
+    hugepages_capped_count: 0,
+    results_count: 3,
+    reasons: {},
+  });
+  assertEquals(byId(evaluate(r, ROOT).checks, "tune-gap").status, "skipped", "no tune yet");
+  const live15m = r.xmrig_api!.hashrate["15m"]!;
+  // 8 % below: the feature request's own example.
+  r.tune!.last_run = lastRun("perf", live15m / 0.92, null) as never;
+  const perf = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals(perf.status, "warn");
+  assertEquals(perf.data["pct_below_best"], 8);
+  assertEquals(perf.data["window"], "15m");
+  r.tune!.last_run = lastRun("perf", live15m / 0.97, null) as never;
+  assertEquals(byId(evaluate(r, ROOT).checks, "tune-gap").status, "ok", "3 % is noise");
+  // Efficiency target: H/s per W over the probe's 60 s pair, never the hashrate.
+  r.tune!.last_run = lastRun("efficiency", live15m, 130) as never;
+  r.power!.paired = {
+    window_s: 60,
+    hs_window: "60s",
+    hashrate_hs: 10_000,
+    watts: 100,
+    hs_per_watt: 100,
+    window_end_uptime_s: 1,
+    window_end: null,
+  };
+  const eff = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals([eff.status, eff.data["basis"], eff.data["live"]], ["warn", "hs_per_watt", 100]);
+  assertEquals(eff.data["pct_below_best"], Math.round((100 - 100 / 130 * 100) * 10) / 10);
+  r.power!.paired = null;
+  r.power!.reasons["paired"] = "warming-up";
+  const warming = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals([warming.status, warming.data["reason"]], ["skipped", "warming-up"]);
+});
+
+Deno.test("xmrig-version: the running XMRig against RigForge's pin", () => {
+  const r = healthy();
+  assertEquals(byId(evaluate(r, ROOT).checks, "xmrig-version").status, "ok");
+  r.xmrig_api!.version = "6.25.0";
+  const other = byId(evaluate(r, ROOT).checks, "xmrig-version");
+  assertEquals(other.status, "warn");
+  assertEquals(other.detail, "running v6.25.0, RigForge pins v6.26.0");
+  r.xmrig_api!.version = null;
+  r.xmrig_api!.reasons["version"] = "not-running";
+  assertEquals(byId(evaluate(r, ROOT).checks, "xmrig-version").status, "skipped");
+});
+
+Deno.test("control-receiver: /status answering anything but 200/503 is an issue", () => {
+  const r = healthy();
+  r.exposure!.control = true;
+  r.service!.control = "active";
+  r.control_receiver = {
+    enabled: true,
+    port: 8082,
+    answers: true,
+    http_status: 503,
+    error: null,
+    last: null,
+    reasons: { last: "absent" },
+  };
+  assertEquals(byId(evaluate(r, ROOT).checks, "control-receiver").status, "ok");
+  r.control_receiver = {
+    ...r.control_receiver,
+    answers: false,
+    http_status: 401,
+    error: "http 401",
+  };
+  const bad = byId(evaluate(r, ROOT).checks, "control-receiver");
+  assertEquals([bad.status, bad.detail], [
+    "issue",
+    "rigforge-control is active but /status: http 401",
+  ]);
 });

@@ -89,10 +89,14 @@ Deno.test("/api.json carries the v1 body, as XMRig's alias does", async () => {
   assert(Array.isArray((body["hashrate"] as Record<string, unknown>)["threads"]), "v1 threads");
 });
 
-Deno.test("/2/backends is XMRig's body verbatim; 503 in XMRig's form when XMRig is down", async () => {
+Deno.test("/2/backends is XMRig's array plus rigforge in cpu; 503 in XMRig's form when down", async () => {
   const up = await createHandler(deps())(request("/2/backends"));
   assertEquals(up.status, 200);
-  assertEquals(text(up), CAPTURES["/2/backends"]);
+  const backends = JSON.parse(text(up)) as Record<string, unknown>[];
+  const original = JSON.parse(CAPTURES["/2/backends"]!) as Record<string, unknown>[];
+  const { rigforge, ...cpu } = backends[0]!;
+  assertEquals([cpu, ...backends.slice(1)], original, "XMRig's array, annotation aside");
+  assertEquals(typeof rigforge, "object");
   const down = await createHandler(deps({
     xmrig: () => Promise.resolve({ ok: false, error: "connection refused" }),
   }))(request("/2/backends"));

@@ -3,15 +3,14 @@ import { join } from "node:path";
 import {
   healthBody,
   maskSecrets,
-  matchWindow,
   rigforgeBlock,
   snapshotInfo,
   spliceTopLevel,
   summaryBody,
   tuneBody,
-  xmrigFacts,
 } from "../src/merge.ts";
 import type { Snapshot } from "../src/snapshot.ts";
+import { parsePin } from "../src/probe/provenance.ts";
 import type { XmrigReply } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS } from "./_context.ts";
 import { parseLossless, without } from "./_lossless.ts";
@@ -27,6 +26,9 @@ const ENTRIES: [string, string][] = [
 ];
 const NOW = FIXTURE_NOW_MS + 5000;
 const zen4 = await fixtureSnapshot("zen4");
+const PIN = parsePin(
+  await Deno.readTextFile(join(XMRIG_DIR, "../rigforge/zen4/rigforge.sh")),
+);
 
 // --- spliceTopLevel -------------------------------------------------------------------------
 
@@ -226,7 +228,10 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
     assertEquals(health[key], null, key);
   }
   assertEquals(block["version"], null);
-  assertEquals(block["xmrig_version"], "v6.26.0", "XMRig's own data is intact");
+  assertEquals(block["xmrig_version"], null, "the pin comes from the snapshot");
+  const running = `v${JSON.parse(xmrigBody("summary-v2-mining.json")).version}`;
+  assertEquals(block["xmrig_version_running"], running, "XMRig's own data is intact");
+  assertEquals(block["xmrig_version_mismatch"], null);
   assertEquals(block["snapshot"], {
     status: "missing",
     age_s: null,
@@ -269,7 +274,9 @@ Deno.test("XMRig unreachable: generated_at + rigforge only, with the reason", ()
   assertEquals(parsed.generated_at, "2026-01-15T12:00:00Z");
   assertEquals(parsed.rigforge.xmrig_api, "unreachable");
   assertEquals(parsed.rigforge.xmrig_error, "connection refused");
-  assertEquals(parsed.rigforge.xmrig_version, null);
+  assertEquals(parsed.rigforge.xmrig_version, PIN.version, "v1.12: the pin, also when down");
+  assertEquals(parsed.rigforge.xmrig_version_running, null);
+  assertEquals(parsed.rigforge.reasons.xmrig_version_running, "not-running");
   assertEquals(parsed.rigforge.health.hugepages_total, 1280, "snapshot data still served");
   assertEquals(parsed.rigforge.power.hs_per_watt, null);
 });
@@ -289,42 +296,41 @@ Deno.test("summary body: XMRig's value plus exactly generated_at and rigforge", 
   }
 });
 
-Deno.test("hs_per_watt pairs the power window with the closest XMRig window and says which", () => {
-  assertEquals(matchWindow(15, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(1, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(45, [200, 180, 170]), { window: "60s", hs: 180 });
-  assertEquals(matchWindow(600, [200, 180, 170]), { window: "15m", hs: 170 });
-  assertEquals(matchWindow(15, [null, 180, null]), { window: "60s", hs: 180 }, "next closest");
-  assertEquals(matchWindow(15, [0, null, null]), null, "0.0 is not a hashrate");
-  assertEquals(matchWindow(0, [200, 180, 170]), null);
-  assertEquals(matchWindow(15, null), null);
-  const powered = withRecord(zen4, "power", {
+Deno.test("hs_per_watt is the probe's 60 s pair, never live hashrate over an older power window", () => {
+  const interval = {
     watts: 125,
     window_s: 15,
     source: "rapl-window",
     zones: [],
     uptime_s: 1,
     energy_j_total: 1,
-    reasons: {},
-  });
-  const power = rigforgeBlock(powered, mining, NOW)["power"] as Record<string, unknown>;
-  const hashrate = xmrigFacts(mining).hashrate!;
-  assertEquals(power["hs_window"], "10s");
-  assertEquals(power["hashrate_hs"], hashrate[0]);
-  assertEquals(power["hs_per_watt"], Math.round(hashrate[0]! / 125 * 100) / 100);
-  assertEquals(power["watts"], 125);
+    paired: null,
+    history: [],
+    reasons: { paired: "warming-up" },
+  };
+  const unpaired = rigforgeBlock(withRecord(zen4, "power", interval), mining, NOW);
+  const power = unpaired["power"] as Record<string, unknown>;
+  assertEquals(power["watts"], 125, "the interval's watts stay");
   assertEquals(power["window_s"], 15);
-  assertEquals(power["source"], "rapl-window");
-  const warming = rigforgeBlock(
-    powered,
-    { ok: true, text: xmrigBody("summary-v2-startup.json") },
-    NOW,
-  );
+  assertEquals(power["hs_per_watt"], null, "no pair: no ratio from two moments");
+  assertEquals(power["hs_window"], null);
+  assertEquals((unpaired["reasons"] as Record<string, unknown>)["power.hs_per_watt"], "warming-up");
+  const paired = {
+    window_s: 60,
+    hs_window: "60s",
+    hashrate_hs: 10_800,
+    watts: 90,
+    hs_per_watt: 120,
+    window_end_uptime_s: 1,
+    window_end: "2026-01-15T11:59:50Z",
+  };
+  const both = rigforgeBlock(withRecord(zen4, "power", { ...interval, paired }), mining, NOW);
+  const p = both["power"] as Record<string, unknown>;
   assertEquals(
-    (warming["power"] as Record<string, unknown>)["hs_per_watt"],
-    null,
-    "[0.0, 0.0, 0.0]",
+    [p["watts"], p["hs_per_watt"], p["window_s"], p["hs_window"], p["hashrate_hs"]],
+    [90, 120, 60, "60s", 10_800],
   );
+  assertEquals(p["window_end"], paired.window_end);
 });
 
 function withRecord(snapshot: Snapshot, name: string, record: unknown): Snapshot {

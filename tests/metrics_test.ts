@@ -407,12 +407,16 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
     assertEquals(value(text, "rigforge_doctor_warnings"), doctor.verdict.warnings);
     const watts = r.power?.watts ?? null;
     if (watts === null) {
-      assertEquals(value(text, "rigforge_efficiency_hashes_per_joule"), undefined);
       assert(r.power?.reasons["watts"] !== undefined, `${profile}: watts null has a reason`);
     } else {
       assert(Math.abs(watts - FIXTURE_WATTS) < 0.01, `${profile}: fixture watts ${watts}`);
-      assertEquals(value(text, "rigforge_efficiency_hashes_per_joule"), hs10 / watts);
     }
+    // Efficiency only from the probe's 60 s pair (these snapshots have none: no XMRig probed).
+    assertEquals(
+      value(text, "rigforge_efficiency_hashes_per_joule"),
+      r.power?.paired?.hs_per_watt ?? undefined,
+    );
+    assert(r.power === null || r.power.paired !== null || r.power.reasons["paired"] !== undefined);
     for (const zone of r.power?.zones ?? []) {
       assertEquals(
         value(text, "rigforge_package_energy_joules_total", `{zone="${zone.id}"}`),

@@ -702,7 +702,9 @@ Deno.test("power: zen4 watts from the previous pass's reading", async () => {
     window_s: 10,
     source: "rapl-window",
     energy_j_total: 41736.204113,
-    reasons: {},
+    paired: null,
+    history: [{ uptime_s: ZEN4_UPTIME, energy_uj: { "intel-rapl:0": ZEN4_ENERGY } }],
+    reasons: { paired: "not-running" },
   });
   assertEquals(slept, false);
 });
@@ -722,6 +724,7 @@ Deno.test("power: without root the counters are needs-root, the ranges still rea
     window_s: "needs-root",
     source: "needs-root",
     energy_j_total: "needs-root",
+    paired: "needs-root",
   });
   assertEquals(r.uptime_s, ZEN4_UPTIME);
 });

@@ -92,6 +92,8 @@ export function reasonText(reason: NullReason | null): string {
       return "did not answer in time";
     case "not-running":
       return "nothing running to measure";
+    case "warming-up":
+      return "not enough history yet (about a minute after the first probe)";
     default:
       return "unknown";
   }

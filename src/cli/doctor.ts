@@ -9,10 +9,17 @@
 import { type Check, type CheckStatus, evaluate, type Evaluation, sectionOf } from "../checks.ts";
 import { healthBody } from "../merge.ts";
 import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
-import { buildSnapshot, DEFAULT_INTERVAL_S, isoSeconds } from "../snapshot.ts";
+import {
+  buildSnapshot,
+  DEFAULT_INTERVAL_S,
+  DEFAULT_SNAPSHOT_PATH,
+  isoSeconds,
+} from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+import { PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
+import { previousCounters } from "./probe.ts";
 
 const HELP = `rigforge-api doctor: check this rig the way RigForge's doctor does, and more
 
@@ -151,7 +158,13 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stderr("rigforge-api doctor: doctor is Linux-only (it reads /proc, /sys and systemd)\n");
     return 0;
   }
-  const ctx = await buildContext(values, io, { sampleMs: 250 });
+  // On the machine itself (no --root): ask XMRig and the control receiver over loopback, and
+  // reuse the probe timer's counters, so the 60 s power pair is there as it is for serve.
+  let ctx = await buildContext(values, io, { sampleMs: 250 });
+  if (ctx.root === "/") {
+    ctx.previous = await previousCounters(DEFAULT_SNAPSHOT_PATH, ctx.now(), DEFAULT_INTERVAL_S);
+    ctx = withLoopbackHttp(ctx, PROBE_XMRIG);
+  }
   const startedMs = ctx.now();
   const pass = await runProbes(ctx);
   const evaluation = evaluate(pass.records, { isRoot: ctx.isRoot, linux: true });

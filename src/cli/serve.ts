@@ -48,6 +48,7 @@ import {
   UsageError,
 } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+import { loopbackOrigin, withLoopbackHttp } from "../probe/loopback.ts";
 
 /** Default `--xmrig`. */
 export const DEFAULT_XMRIG = "http://127.0.0.1:8080";
@@ -320,7 +321,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     initial.ok ? initial.snapshot : null,
     Date.now(),
   );
-  const prober = decision.embedded ? startEmbeddedProber(ctx, args.probeIntervalS) : null;
+  // The embedded probe asks XMRig (for the 60 s power pair) only on loopback: the token goes
+  // nowhere else.
+  const loopbackXmrig = loopbackOrigin(args.xmrig);
+  const probeCtx = loopbackXmrig === null ? ctx : withLoopbackHttp({ ...ctx }, loopbackXmrig);
+  const prober = decision.embedded ? startEmbeddedProber(probeCtx, args.probeIntervalS) : null;
   const cache = createSnapshotCache(args.snapshot);
   const linux = Deno.build.os === "linux";
   const admission = createAdmission({

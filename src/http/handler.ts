@@ -218,10 +218,10 @@ async function route(
   bodies: BodyMemo,
 ): Promise<HttpResponse> {
   if (path === "/2/backends") {
-    const reply = await deps.xmrig("/2/backends");
-    const view: SnapshotView = { read: { snapshot: null, error: null }, now: deps.now() };
+    const [read, reply] = await Promise.all([deps.snapshot(), deps.xmrig("/2/backends")]);
+    const view: SnapshotView = { read, now: deps.now() };
     return bodies(path, reply, view, () => {
-      const body = backendsBody(reply);
+      const body = backendsBody(reply, view);
       return body.status === 200 ? jsonResponse(200, body.text) : errorResponse(body.status);
     });
   }

@@ -93,6 +93,7 @@ const NULL_REASONS: readonly NullReason[] = [
   "corrupt",
   "timeout",
   "not-running",
+  "warming-up",
 ];
 
 /**

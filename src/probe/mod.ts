@@ -6,6 +6,7 @@
  */
 
 import { configViewProbe, type ConfigViewRecord } from "./config_view.ts";
+import { controlReceiverProbe, type ControlReceiverRecord } from "./control_receiver.ts";
 import { cpuProbe, type CpuRecord } from "./cpu.ts";
 import { exposureProbe, type ExposureRecord } from "./exposure.ts";
 import { firmwareProbe, type FirmwareRecord } from "./firmware.ts";
@@ -19,6 +20,7 @@ import { thermalProbe, type ThermalRecord } from "./thermal.ts";
 import { tuneProbe, type TuneRecord } from "./tune.ts";
 import type { Probe, ProbeContext, ProbeFailure } from "./types.ts";
 import { watchdogProbe, type WatchdogRecord } from "./watchdog.ts";
+import { xmrigApiProbe, type XmrigApiRecord } from "./xmrig_api.ts";
 import { xmrigLogProbe, type XmrigLogRecord } from "./xmrig_log.ts";
 
 /** Every probe's record, by probe name; `null` when the probe failed as a whole. */
@@ -37,6 +39,8 @@ export interface ProbeRecords {
   provenance: ProvenanceRecord | null;
   exposure: ExposureRecord | null;
   config_view: ConfigViewRecord | null;
+  xmrig_api: XmrigApiRecord | null;
+  control_receiver: ControlReceiverRecord | null;
 }
 
 /** The probes, in report order. */
@@ -55,6 +59,8 @@ export const PROBES: { [K in keyof ProbeRecords]: Probe<NonNullable<ProbeRecords
   provenance: provenanceProbe,
   exposure: exposureProbe,
   config_view: configViewProbe,
+  xmrig_api: xmrigApiProbe,
+  control_receiver: controlReceiverProbe,
 };
 
 /** The outcome of one probe pass. */

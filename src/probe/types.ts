@@ -10,6 +10,9 @@
  */
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
+import type { XmrigReply } from "../xmrig.ts";
+import type { ControlReply } from "./loopback.ts";
+import type { EnergySample } from "./power_pair.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
 export type NullReason =
@@ -26,7 +29,9 @@ export type NullReason =
   /** A read or command did not finish within its time bound. */
   | "timeout"
   /** The value depends on something that is not running (the miner, a timer). */
-  | "not-running";
+  | "not-running"
+  /** A windowed figure needs readings older than the probe has kept yet (first minute). */
+  | "warming-up";
 
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
@@ -65,6 +70,11 @@ export interface PreviousCounters {
   cpu_times: Record<string, [number, number]> | null;
   /** RAPL package zone id (`intel-rapl:0`) → `energy_uj` reading. */
   energy_uj: Record<string, number> | null;
+  /**
+   * The RAPL readings of the last passes (about 2 minutes, oldest first), for power over the
+   * same 60 s as XMRig's 60 s hashrate (`src/probe/power_pair.ts`); absent in old snapshots.
+   */
+  energy_history?: EnergySample[] | null;
 }
 
 /** Everything a probe may read. The root is a value, never a global. */
@@ -87,6 +97,16 @@ export interface ProbeContext {
   sampleMs: number;
   /** Sleeps; injected so tests do not wait. */
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Fetches XMRig's `/2/summary` (loopback, RigForge's token, bounded): set by `probe` only, so
+   * the power probe can pair XMRig's 60 s hashrate with RAPL energy over the same 60 s.
+   */
+  xmrigSummary?: () => Promise<XmrigReply>;
+  /**
+   * Asks RigForge's control receiver `GET /status` on `127.0.0.1:<port>` with RigForge's token
+   * (5 s bound): set by `probe` only, never on the request path.
+   */
+  controlStatus?: (port: number) => Promise<ControlReply>;
 }
 
 /** One probe: a name and a collector. */

@@ -6,6 +6,7 @@
  */
 
 import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
+import { type EnergySample, HISTORY_MAX } from "../probe/power_pair.ts";
 import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
 import type { Snapshot } from "../snapshot.ts";
 
@@ -105,6 +106,8 @@ const RECORD_KEYS = {
   provenance: true,
   exposure: true,
   config_view: true,
+  xmrig_api: true,
+  control_receiver: true,
 } satisfies Record<keyof ProbeRecords, true>;
 
 /** The probe record names a snapshot carries. */
@@ -144,7 +147,27 @@ function countersFrom(value: unknown): PreviousCounters | null {
     uptime_s: uptime,
     cpu_times: cpuTimes(raw["cpu_times"]),
     energy_uj: numberMap(raw["energy_uj"]),
+    energy_history: energyHistory(raw["energy_history"]),
   };
+}
+
+/**
+ * Validates kept RAPL readings (`[{uptime_s, energy_uj: {zone: µJ}}]`, at most 16).
+ *
+ * @param value untrusted
+ * @returns the readings, or `null` when absent or any entry is malformed
+ */
+export function energyHistory(value: unknown): EnergySample[] | null {
+  if (!Array.isArray(value) || value.length > HISTORY_MAX) return null;
+  const out: EnergySample[] = [];
+  for (const item of value) {
+    const entry = asObject(item);
+    const uptime = finite(entry?.["uptime_s"]);
+    const energy = numberMap(entry?.["energy_uj"]);
+    if (uptime === null || uptime < 0 || energy === null) return null;
+    out.push({ uptime_s: uptime, energy_uj: energy });
+  }
+  return out;
 }
 
 /**
