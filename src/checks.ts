@@ -22,6 +22,7 @@ import {
   minerUserCheck,
   msrModCheck,
   msrModuleCheck,
+  msrPresetCheck,
   msrReadbackCheck,
   restrictedCheck,
   serviceActiveCheck,
@@ -79,6 +80,9 @@ export const ROOT_ONLY_CHECKS: readonly string[] = [
   "memory-profile",
 ];
 
+/** Null reasons that mean a value exists but was not read (as opposed to absent here). */
+const UNREAD_REASONS: readonly string[] = ["needs-root", "unreadable", "corrupt", "timeout"];
+
 /** Checks whose warnings are BIOS settings (listed by the `firmware` context line). */
 const BIOS_ITEMS: readonly string[] = ["memory-profile", "smt", "numa-nps", "cpu-clock"];
 
@@ -111,15 +115,22 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     msrModuleCheck(records),
     msrModCheck(records),
     msrReadbackCheck(records),
+    msrPresetCheck(records),
     governorCheck(records),
     ramLayoutCheck(records),
     ramSpeedCheck(records),
     cpuClockCheck(records),
   ];
   const bios = [memoryProfileCheck(records), smtCheck(records), numaCheck(records)];
-  const recommendations = [...before, ...bios]
-    .filter((c) => BIOS_ITEMS.includes(c.id) && (c.status === "warn" || c.status === "issue"))
+  const biosItems = [...before, ...bios].filter((c) => BIOS_ITEMS.includes(c.id));
+  // An item that could not be read (needs root, unreadable) is "cannot tell", never "no
+  // change recommended".
+  const unread = (c: Check) =>
+    c.status === "needs-root" || UNREAD_REASONS.includes(String(c.data["reason"] ?? ""));
+  const recommendations = biosItems
+    .filter((c) => (c.status === "warn" || c.status === "issue") && !unread(c))
     .map((c) => c.id);
+  const unknown = biosItems.filter(unread).map((c) => c.id);
   const after = [
     hugepagesLogCheck(records),
     thermalCheck(records),
@@ -130,7 +141,7 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     sisterApiCheck(records),
     ipScopeCheck(records),
   ];
-  const all = [...before, firmwareCheck(records, recommendations), ...bios, ...after];
+  const all = [...before, firmwareCheck(records, recommendations, unknown), ...bios, ...after];
   return options.isRoot ? all : all.map(unprivileged);
 }
 

@@ -92,6 +92,10 @@ export function reasonText(reason: NullReason | null): string {
       return "did not answer in time";
     case "not-running":
       return "nothing running to measure";
+    case "miner-inactive":
+      return "xmrig.service is not active";
+    case "virtual-machine":
+      return "a virtual machine: the host's hardware is not visible";
     default:
       return "unknown";
   }

@@ -1,7 +1,8 @@
 /**
  * The `rigforge` block spliced into XMRig's summaries: every key RigForge v1.12's block has,
  * with the same types (`version`, `xmrig_version`, `xmrig_commit`, `tune`, `power`, `health`,
- * `watchdog`, `config`, `config_meta`, and `control` when a control outcome exists), then the
+ * `watchdog`, `config`, `config_meta`), `control` (the last control outcome, `null` when none)
+ * and `control_history` (the outcomes known, newest first: `[]` or the last one), then the
  * probe data v1.12 did not serve (`api_version`, `snapshot`, `provenance`, `exposure`), the
  * XMRig status (`xmrig_api`: `ok` | `unreachable`, `xmrig_error`) and `reasons` (dotted path →
  * why that value is `null`).
@@ -15,7 +16,7 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, reasonIn, str } from "./fields.ts";
 import { healthSection } from "./health.ts";
 import { type Source, sourceOf } from "./source.ts";
 
@@ -134,8 +135,15 @@ export function rigforgeBlock(
     config: configSection(src),
     config_meta: configMeta(src),
   };
-  const control = controlSection(src);
-  if (control !== null) block["control"] = control;
+  // Pithead's model of RigForge >= 1.16: the keys are always there (`null`, `[]` when none).
+  const view = src.record("config_view");
+  const control = src.log.note(
+    "control",
+    controlSection(src),
+    view === null ? src.missing("config_view") : reasonIn(view, "control") ?? "absent",
+  );
+  block["control"] = control;
+  block["control_history"] = control === null ? [] : [control];
   Object.assign(block, {
     api_version: VERSION,
     snapshot: src.info,

@@ -93,6 +93,8 @@ const NULL_REASONS: readonly NullReason[] = [
   "corrupt",
   "timeout",
   "not-running",
+  "miner-inactive",
+  "virtual-machine",
 ];
 
 /**

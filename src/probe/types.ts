@@ -26,7 +26,11 @@ export type NullReason =
   /** A read or command did not finish within its time bound. */
   | "timeout"
   /** The value depends on something that is not running (the miner, a timer). */
-  | "not-running";
+  | "not-running"
+  /** The value judges mining (clocks under load) and `xmrig.service` is not active. */
+  | "miner-inactive"
+  /** A virtual machine: the value would describe the host's hardware, which is not visible. */
+  | "virtual-machine";
 
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
