@@ -178,6 +178,10 @@ function msrDetail(src: Source, path: string): Obj {
   return {
     verdict: get("verdict", (v) => oneOf(v, ["applied", "failed", "not-applied", "unverified"])),
     preset: get("preset", text),
+    preset_source: get("preset_source", (v) => oneOf(v, ["log", "cpu"])),
+    cpu_preset: get("cpu_preset", text),
+    rigforge_preset: get("rigforge_preset", text),
+    presets_agree: get("presets_agree", bool),
     module_loaded: get("module_loaded", bool),
     log: log === null ? null : {
       status: get("log.status", (v) => oneOf(v, ["applied", "failed", "none"])),
