@@ -25,6 +25,7 @@ import {
   msrPresetCheck,
   msrReadbackCheck,
   restrictedCheck,
+  rigforgeFound,
   serviceActiveCheck,
 } from "./checks/miner.ts";
 import {
@@ -55,6 +56,7 @@ import { ipScopeCheck } from "./checks/ip_scope.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
 export * from "./checks/thresholds.ts";
+export { rigforgeFound } from "./checks/miner.ts";
 export type { Check, CheckStatus, Verdict } from "./checks/types.ts";
 
 /** How doctor (or `/health`) runs. */
@@ -142,7 +144,31 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     ipScopeCheck(records),
   ];
   const all = [...before, firmwareCheck(records, recommendations, unknown), ...bios, ...after];
-  return options.isRoot ? all : all.map(unprivileged);
+  const found = rigforgeFound(records) ? all : all.map(withoutRigforge);
+  return options.isRoot ? found : found.map(unprivileged);
+}
+
+/**
+ * Checks that judge RigForge's own install (its config, worker root, XMRig build and log):
+ * skipped, never counted, when no RigForge is found (no `VERSION`, no `config.json`).
+ */
+export const RIGFORGE_CHECKS: readonly string[] = [
+  "miner-user",
+  "xmrig-binary",
+  "xmrig-api-restricted",
+  "api-exposure",
+  "control-receiver",
+  "msr-mod",
+  "msr-preset",
+  "xmrig-hugepages-log",
+  "watchdog",
+];
+
+function withoutRigforge(c: Check): Check {
+  if (!RIGFORGE_CHECKS.includes(c.id)) return c;
+  return check(c.id, "skipped", c.title, "RigForge not found: needs its install", {
+    reason: "absent",
+  });
 }
 
 /** Without root, a root-only check that could not measure is `needs-root`, never an issue. */

@@ -8,7 +8,8 @@
 
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { evaluate } from "../src/checks.ts";
+import { evaluate, RIGFORGE_CHECKS } from "../src/checks.ts";
+import { renderDoctor } from "../src/cli/doctor.ts";
 import { rigforgeBlock } from "../src/merge.ts";
 import { PRESET_REGISTERS } from "../src/probe/msr.ts";
 import { runProbes } from "../src/probe/mod.ts";
@@ -57,7 +58,7 @@ Deno.test("item 1: a family 19h model 116 rig that applied ryzen_19h reads back 
     const located = await locate(home);
     const pass = await runProbes(
       { ...ctx, rigforge: located.paths, config: located.config },
-      ["msr", "cpu"],
+      ["msr", "cpu", "provenance", "config_view"],
     );
     const msr = pass.records.msr!;
     assertEquals(pass.records.cpu?.model, 116);
@@ -205,4 +206,38 @@ Deno.test("item 7: without root doctor cannot tell the BIOS items, never 'no cha
   const rooted = evaluate((await fixtureSnapshot("zen4")).records, { isRoot: true, linux: true });
   const line = rooted.checks.find((c) => c.id === "firmware")!.detail;
   assert(!line.includes("cannot tell"), line);
+});
+
+// --- item 11: doctor where RigForge is absent -------------------------------------------------
+
+Deno.test("item 11: doctor without RigForge says where it looked and skips what needs it", async () => {
+  const empty = await Deno.makeTempDir({ prefix: "rigforge-absent-" });
+  try {
+    const located = await locate(empty);
+    assertEquals(located.config, null);
+    const absent = await fixtureSnapshot("zen4", { rigforge: located.paths, config: null });
+    const present = await fixtureSnapshot("zen4");
+    const options = { isRoot: true, linux: true };
+    const without = evaluate(absent.records, options);
+    const withRf = evaluate(present.records, options);
+    const text = renderDoctor(absent.records, without, empty);
+    const first = text.split("\n")[0]!;
+    assert(first.includes(empty) && first.includes("RigForge is not installed"), first);
+    assert(!text.includes("no SHA-256 recorded"), "no tamper verdict without RigForge");
+    assert(!text.includes("open and unscoped"), "no exposure verdict without RigForge");
+    for (const c of without.checks) {
+      if (RIGFORGE_CHECKS.includes(c.id)) {
+        assertEquals(c.status, "skipped", c.id);
+      } else {
+        const same = withRf.checks.find((w) => w.id === c.id)!;
+        // Machine checks judge the same machine either way (firmware lists BIOS items).
+        assertEquals(c.status, same.status, c.id);
+      }
+    }
+    assertEquals(without.verdict.issues, 0, "RigForge's absence is not counted");
+    const report = renderDoctor(present.records, withRf, join(RIGFORGE_DIR, "zen4"));
+    assert(!report.split("\n")[0]!.includes("not installed"));
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
 });
