@@ -146,6 +146,7 @@ function healthy(): ProbeRecords {
       resumes_below_c: 85,
       thermal_hold: false,
       thermal_hold_since: null,
+      thermal_hold_since_source: null,
       strikes: 0,
       reasons: {},
     },

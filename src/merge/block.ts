@@ -185,6 +185,7 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
     },
     last_run: lastRun === null ? null : {
       finished_at: str(lastRun["finished_at"], 64),
+      finished_at_source: oneOf(lastRun["finished_at_source"], TIME_SOURCES),
       mode: oneOf(lastRun["mode"], ["bench", "live"]),
       target_setting: oneOf(lastRun["target_setting"], SETTINGS),
       search: oneOf(lastRun["search"], ["climb", "grid"]),
@@ -244,11 +245,17 @@ export function watchdogSection(src: Source, prefix = "watchdog"): Obj {
     strikes: src.get(at("strikes"), "watchdog", "strikes", int),
     interval_min: int(src.record("watchdog")?.["interval_min"]),
     thermal_hold_since: str(src.record("watchdog")?.["thermal_hold_since"], 64),
+    thermal_hold_since_source: oneOf(
+      src.record("watchdog")?.["thermal_hold_since_source"],
+      TIME_SOURCES,
+    ),
     temp_source: str(src.record("thermal")?.["source"], 64),
   };
 }
 
 const MODES = ["enabled", "disabled"] as const;
+/** Where a served time came from: today only a file's `mtime` (no content or journal time). */
+const TIME_SOURCES = ["mtime"] as const;
 
 function configSection(src: Source): Obj | null {
   return maskSecrets(src.get("config", "config_view", "config", obj));
