@@ -11,6 +11,10 @@
  * does: the root probe timer feeds it. Requests get whichever snapshot is newer, the file's or
  * the embedded one.
  *
+ * First contact after an idle exit: socket-activated with a stale or missing snapshot, requests
+ * wait for the probe pass this activation started (`src/snapshot/hold.ts`), at most until
+ * 600 ms after the process started; then they get the newest snapshot there is, labelled.
+ *
  * @module
  */
 
@@ -30,6 +34,7 @@ import {
 } from "../snapshot.ts";
 import { isIPv4, isIPv6 } from "../ip.ts";
 import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
+import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot/hold.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
@@ -322,6 +327,27 @@ async function run(argv: string[], io: Io): Promise<number> {
   );
   const prober = decision.embedded ? startEmbeddedProber(ctx, args.probeIntervalS) : null;
   const cache = createSnapshotCache(args.snapshot);
+  const report = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
+  // Socket-activated with old or no data: the first requests wait for this activation's pass.
+  const atStart = initial.ok ? initial.snapshot : null;
+  const watch = needsHold(activation !== null, snapshotInfo(atStart, Date.now()).status)
+    ? watchChanges(args.snapshot, report)
+    : null;
+  const hold = watch === null ? null : createHold({
+    baseline: atStart,
+    deadline: HOLD_DEADLINE_MS,
+    now: () => performance.now(), // ms since this process started
+    read: () => readSnapshotFile(args.snapshot),
+    changed: (ms) => watch.changed(ms),
+    onError: report,
+  });
+  const held = hold?.wait().then((outcome) => {
+    watch?.close();
+    report(
+      `first requests held ${Math.round(performance.now())} ms after start for the probe ` +
+        `pass: ${outcome === "fresh" ? "its snapshot arrived" : "deadline, serving older data"}`,
+    );
+  });
   const linux = Deno.build.os === "linux";
   const admission = createAdmission({
     rate: args.rate,
@@ -330,7 +356,10 @@ async function run(argv: string[], io: Io): Promise<number> {
   });
   const handler = createHandler({
     auth,
-    snapshot: async () => newerSnapshot(await cache.read(), prober?.latest() ?? null),
+    snapshot: async () => {
+      if (held !== undefined) await held;
+      return newerSnapshot(await cache.read(), prober?.latest() ?? hold?.latest() ?? null);
+    },
     xmrig: createXmrigClient({ base: args.xmrig, token: config?.accessToken ?? null }),
     now: () => Date.now(),
     checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
@@ -372,6 +401,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   } finally {
     signals();
     prober?.stop();
+    watch?.close();
   }
   return 0;
 }
