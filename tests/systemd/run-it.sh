@@ -270,6 +270,44 @@ is no-process-while-idle "$(procs)" 0
 is socket-still-listening-after-idle-exit "$(active rigforge-api.socket)" active
 log "idle checks took $(since "$t") s"
 
+# ---------------------------------------------------------------- first contact after an idle exit
+# The snapshot the last activation left is made stale (dated 10 min back); the first request
+# wakes the server and the probe timer (OnActiveSec=0): serve holds it for that pass (at most
+# 600 ms after its own start), so it carries a fresh snapshot within 1 s. Then, with the probe
+# blocked (a drop-in sleeps before the pass), the answer still leaves within the bound, stale.
+t=$(date +%s.%N)
+age_snapshot() { inc python3 -c 'import datetime,json,os
+p = "/run/rigforge-api/snapshot.json"; d = json.load(open(p))
+d["generated_at"] = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=600)).strftime("%Y-%m-%dT%H:%M:%SZ")
+open(p + ".t", "w").write(json.dumps(d)); os.chmod(p + ".t", 0o644); os.rename(p + ".t", p)
+print(d["generated_at"])'; }
+timed_get() { inc curl -sS -m 5 -o /dev/stdout -w '\n%{time_total}\n%{http_code}' -H "$(auth)" http://127.0.0.1:8081/2/summary 2>&1; }
+wait_for 12 inactive rigforge-api.service
+old=$(age_snapshot)
+r=$(timed_get); secs=$(tail -2 <<<"$r" | head -1); doc=$(sed '$d' <<<"$r" | sed '$d')
+log "first contact after an idle exit (snapshot $old): answered in $secs s, snapshot $(json 'd["rigforge"]["snapshot"]["status"]' <<<"$doc") at $(json 'd["generated_at"]' <<<"$doc")"
+is first-contact-200 "$(tail -1 <<<"$r")" 200
+ok first-contact-within-1s awk -v s="$secs" 'BEGIN{exit !(s > 0 && s < 1.0)}'
+is first-contact-carries-fresh-snapshot "$(json 'd["rigforge"]["snapshot"]["status"]' <<<"$doc")" fresh
+ok first-contact-newer-than-the-old-one test "$(json 'd["generated_at"]' <<<"$doc")" != "$old"
+has first-contact-hold-logged "$(journal -u rigforge-api.service | tail -30)" 'held [0-9]+ ms after start for the probe pass: its snapshot arrived'
+wait_for 12 inactive rigforge-api.service
+inc mkdir -p /run/systemd/system/rigforge-api-probe.service.d
+inc sh -c 'printf "[Service]\nExecStartPre=/bin/sleep 30\n" > /run/systemd/system/rigforge-api-probe.service.d/block.conf'
+inc systemctl daemon-reload
+old=$(age_snapshot)
+r=$(timed_get); secs=$(tail -2 <<<"$r" | head -1); doc=$(sed '$d' <<<"$r" | sed '$d')
+log "first contact with the probe blocked: answered in $secs s, snapshot $(json 'd["rigforge"]["snapshot"]["status"]' <<<"$doc")"
+is blocked-probe-200 "$(tail -1 <<<"$r")" 200
+ok blocked-probe-within-1s awk -v s="$secs" 'BEGIN{exit !(s > 0 && s < 1.0)}'
+is blocked-probe-labelled-stale "$(json 'd["rigforge"]["snapshot"]["status"]' <<<"$doc")" stale
+is blocked-probe-serves-the-old-values "$(json 'd["generated_at"]' <<<"$doc")/$(json 'd["rigforge"]["health"]["cpu"]["logical_cpus"] > 0' <<<"$doc")" "$old/true"
+has blocked-probe-hold-logged "$(journal -u rigforge-api.service | tail -30)" 'deadline, serving older data'
+inc rm -rf /run/systemd/system/rigforge-api-probe.service.d
+inc systemctl daemon-reload
+inc systemctl stop rigforge-api-probe.service
+log "first-contact checks took $(since "$t") s"
+
 # ---------------------------------------------------------------- re-activation under bursts
 t=$(date +%s.%N)
 n0=$(activations)
