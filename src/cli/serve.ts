@@ -13,8 +13,7 @@
  *
  * First contact after an idle exit: socket-activated with a stale or missing snapshot, requests
  * wait for the probe pass this activation started (`src/snapshot/hold.ts`), at most until
- * 600 ms after serve's own start (the runtime's start comes on top); then they get the newest
- * snapshot there is, labelled.
+ * 600 ms after the process started; then they get the newest snapshot there is, labelled.
  *
  * @module
  */
@@ -309,7 +308,7 @@ export function newerSnapshot(read: SnapshotRead, embedded: Snapshot | null): Sn
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
-  const startedMs = performance.now(); // serve's own start (after the runtime's)
+  const startedMs = performance.now(); // ms since the runtime's time origin (process start)
   const args = parseServeArgs(argv);
   const activation = socketActivation(io.env, Deno.pid);
   const credentials = io.env("CREDENTIALS_DIRECTORY");
@@ -337,7 +336,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     : null;
   const hold = watch === null ? null : createHold({
     baseline: atStart,
-    deadline: startedMs + HOLD_DEADLINE_MS,
+    deadline: HOLD_DEADLINE_MS, // on performance.now(): ms since this process started
     now: () => performance.now(),
     read: () => readSnapshotFile(args.snapshot),
     changed: (ms) => watch.changed(ms),
@@ -346,8 +345,8 @@ async function run(argv: string[], io: Io): Promise<number> {
   const held = hold?.wait().then((outcome) => {
     watch?.close();
     report(
-      `first requests held until ${Math.round(performance.now() - startedMs)} ms after ` +
-        `serve's start (${Math.round(startedMs)} ms after the runtime's) for the probe ` +
+      `first requests held until ${Math.round(performance.now())} ms after the process ` +
+        `started (serve's code began at ${Math.round(startedMs)} ms) for the probe ` +
         `pass: ${outcome === "fresh" ? "its snapshot arrived" : "deadline, serving older data"}`,
     );
   });

@@ -3,9 +3,9 @@
  * connection, and the probe timer bound to it (`OnActiveSec=0`) starts a probe pass at the same
  * moment. When the snapshot the last activation left is stale or missing, requests wait for that
  * pass's snapshot (the file changing to one newer than the one at start), but never past a
- * deadline (600 ms after `serve`'s own start, so that with the runtime's start, about 0.1 s for
- * the compiled binary, the first byte still leaves well inside Pithead's 1 s timeout); then they
- * are answered with the newest data there is, its
+ * deadline (600 ms after the `serve` process started, runtime start included, so that with
+ * systemd's spawn the first byte still leaves well inside Pithead's 1 s timeout); then they are
+ * answered with the newest data there is, its
  * `rigforge.snapshot.status` saying how old it is.
  *
  * The decision ({@link needsHold}) and the wait ({@link createHold}) are pure over injected
@@ -19,7 +19,7 @@ import { basename, dirname } from "node:path";
 import { parseTime, type Snapshot } from "../snapshot.ts";
 import type { SnapshotFileRead } from "./cache.ts";
 
-/** How long after `serve`'s own start a held request is answered at the latest, ms. */
+/** How long after the `serve` process started a held request is answered at the latest, ms. */
 export const HOLD_DEADLINE_MS = 600;
 
 /**
