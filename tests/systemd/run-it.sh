@@ -298,6 +298,11 @@ is first-contact-carries-fresh-snapshot "$(json 'd["rigforge"]["snapshot"]["stat
 ok first-contact-newer-than-the-old-one test "$(json 'd["generated_at"]' <<<"$doc")" != "$old"
 wait_for 5 held_more "$h0"; log "serve: $(held_line | sed 's/.*rigforge-api serve: //')"
 has first-contact-hold-logged "$(held_line)" 'held until [0-9]+ ms after the process started .* for the probe pass: its snapshot arrived'
+# The figures behind it: when the pass's snapshot landed, counted from the server's start.
+wait_for 5 inactive rigforge-api-probe.service
+srv_us=$(mono_us rigforge-api.service ExecMainStartTimestampMonotonic)
+prb_us=$(mono_us rigforge-api-probe.service ExecMainExitTimestampMonotonic)
+log "the pass this activation started ended $(((${prb_us:-0} - ${srv_us:-0}) / 1000)) ms after the server started (probe_ms $(inc cat /run/rigforge-api/snapshot.json | json 'd["probe_ms"]'))"
 wait_for 12 inactive rigforge-api.service
 inc mkdir -p /run/systemd/system/rigforge-api-probe.service.d
 inc sh -c 'printf "[Service]\nExecStartPre=/bin/sleep 30\n" > /run/systemd/system/rigforge-api-probe.service.d/block.conf'
