@@ -297,7 +297,11 @@ ok first-contact-within-1s awk -v s="$secs" 'BEGIN{exit !(s > 0 && s < 1.0)}'
 is first-contact-carries-fresh-snapshot "$(json 'd["rigforge"]["snapshot"]["status"]' <<<"$doc")" fresh
 ok first-contact-newer-than-the-old-one test "$(json 'd["generated_at"]' <<<"$doc")" != "$old"
 wait_for 5 held_more "$h0"; log "serve: $(held_line | sed 's/.*rigforge-api serve: //')"
-has first-contact-hold-logged "$(held_line)" 'held until [0-9]+ ms after the process started .* for the probe pass: its snapshot arrived'
+# The hold ends by the bound: 600 ms after the process started (or at once when serve's own code
+# only began after that), plus the event loop's latency (150 ms of slack on this shared host).
+held_in_bound() { sed -n 's/.*held until \([0-9]*\) ms after the process started (serve.s code began at \([0-9]*\) ms).*/\1 \2/p' <<<"$1" |
+  awk '{ m = ($2 > 600 ? $2 : 600); exit !($1 <= m + 150) }'; }
+ok first-contact-hold-within-bound held_in_bound "$(held_line)"
 # The figures behind it: when the pass's snapshot landed, counted from the server's start.
 wait_for 5 inactive rigforge-api-probe.service
 srv_us=$(mono_us rigforge-api.service ExecMainStartTimestampMonotonic)
@@ -316,6 +320,7 @@ is blocked-probe-labelled-stale "$(json 'd["rigforge"]["snapshot"]["status"]' <<
 is blocked-probe-serves-the-old-values "$(json 'd["generated_at"]' <<<"$doc")/$(json 'd["rigforge"]["health"]["cpu"]["logical_cpus"] > 0' <<<"$doc")" "$old/true"
 wait_for 5 held_more "$h0"; log "serve: $(held_line | sed 's/.*rigforge-api serve: //')"
 has blocked-probe-hold-logged "$(held_line)" 'deadline, serving older data'
+ok blocked-probe-hold-within-bound held_in_bound "$(held_line)"
 inc rm -rf /run/systemd/system/rigforge-api-probe.service.d
 inc systemctl daemon-reload
 inc systemctl stop rigforge-api-probe.service
