@@ -68,8 +68,8 @@ export const PRESET_REGISTERS: Readonly<Record<MsrPreset, readonly MsrRegister[]
  * family 25 (0x19) models 97 (0x61) and 117 (0x75) → `ryzen_19h_zen4`, every other family 25
  * model → `ryzen_19h`; family 26 (0x1a) → `ryzen_1Ah_zen5`; GenuineIntel → `intel`; anything
  * else → `none`. Source: XMRig v6.26.0 `src/backend/cpu/platform/BasicCpuInfo.cpp`, the
- * `case 0x19:` branch of the AMD family switch (`m_arch = (model == 0x61 || model == 0x75) ?
- * ARCH_ZEN4 : ARCH_ZEN3`, and `MSR_MOD_RYZEN_19H_ZEN4` only for `ARCH_ZEN4`). RigForge's
+ * `case 0x19:` branch of the AMD family switch (Zen 4, and with it the `ryzen_19h_zen4` MSR
+ * preset, only for models 0x61 and 0x75; every other family 0x19 model gets `ryzen_19h`). RigForge's
  * `_msr_detect_preset` maps all of models 96-127 to `ryzen_19h_zen4`, which differs from XMRig
  * for e.g. model 116; the MSR probe therefore prefers the preset XMRig's log names.
  *
