@@ -43,8 +43,8 @@ export interface SnapshotView {
 }
 
 /**
- * Doctor's verdict for `/health` (`evaluate` from `src/checks.ts`): called with the fresh
- * snapshot's records; its JSON-serializable result is served as `doctor`.
+ * Doctor's verdict for `/health` (`evaluate` from `src/checks.ts`): called with the
+ * snapshot's records (fresh or stale); its JSON-serializable result is served as `doctor`.
  */
 export type DoctorHook = (records: ProbeRecords) => unknown;
 
@@ -87,7 +87,8 @@ function bodySource(view: SnapshotView): Source {
 }
 
 /**
- * The body of `/health`. Doctor's verdict is served only with a fresh snapshot.
+ * The body of `/health`. Doctor's verdict is served with any snapshot there is (fresh or stale,
+ * labelled by `snapshot`); `null` when it is missing.
  *
  * @param view the snapshot and now
  * @param doctor the doctor hook's result for this snapshot (`null`: no hook or no snapshot)
@@ -99,7 +100,7 @@ export function healthBody(view: SnapshotView, doctor: unknown = null): string {
     generated_at: generatedAt(view),
     ...healthSection(src, ""),
     watchdog: watchdogSection(src, "watchdog"),
-    doctor: src.info.status === "fresh" ? doctor ?? null : null,
+    doctor: src.info.status === "missing" ? null : doctor ?? null,
     snapshot: src.info,
     reasons: src.log.reasons,
   });

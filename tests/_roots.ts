@@ -119,7 +119,14 @@ function parseRegisters(text: string, where: string): [bigint, bigint][] {
   });
 }
 
-function writeSparse(path: string, registers: [bigint, bigint][]): void {
+/**
+ * Writes an MSR image file: each value as 8 little-endian bytes at `msrOffset(register, true)`
+ * (sparse), the way {@link materialiseRoot} turns `msr.json` into `dev/cpu/N/msr`.
+ *
+ * @param path the image file (replaced)
+ * @param registers register → value pairs
+ */
+export function writeSparse(path: string, registers: [bigint, bigint][]): void {
   const fd = openSync(path, "w", 0o600);
   try {
     const buffer = new Uint8Array(8);

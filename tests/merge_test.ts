@@ -246,16 +246,29 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
   assertEquals(reasons["power.watts"], "not-running");
 });
 
-Deno.test("staleness: older than 3 intervals is stale and its data is not served", () => {
+Deno.test("staleness: older than 3 intervals is stale, its values are still served, labelled", () => {
   const at = (seconds: number) => FIXTURE_NOW_MS + seconds * 1000;
   assertEquals(snapshotInfo(zen4, at(45)).status, "fresh");
   assertEquals(snapshotInfo(zen4, at(46)).status, "stale");
   assertEquals(snapshotInfo(zen4, at(-46)).status, "stale", "dated in the future");
   assertEquals(snapshotInfo(zen4, at(46)).age_s, 46);
-  const stale = rigforgeBlock(zen4, mining, at(300));
-  assertEquals((stale["health"] as Record<string, unknown>)["hugepages_total"], null);
-  assertEquals((stale["snapshot"] as Record<string, unknown>)["status"], "stale");
-  assertEquals((stale["reasons"] as Record<string, string>)["health.governor"], "not-running");
+  const fresh = rigforgeBlock(zen4, mining, at(5));
+  // Between 45 s (stale here) and Pithead's 60 s STALE_AFTER_S, and well beyond: same values.
+  for (const seconds of [50, 300]) {
+    const stale = rigforgeBlock(zen4, mining, at(seconds));
+    for (const key of ["tune", "power", "health", "watchdog", "config", "config_meta", "control"]) {
+      assertEquals(stale[key], fresh[key], `${key} at ${seconds} s`);
+    }
+    assertEquals(stale["reasons"], fresh["reasons"], "no value blanked");
+    const info = stale["snapshot"] as Record<string, unknown>;
+    assertEquals(info["status"], "stale");
+    assertEquals(info["age_s"], seconds);
+    assertEquals(info["stale_after_s"], zen4.interval_s * 3);
+  }
+  assertEquals(
+    (fresh["health"] as Record<string, unknown>)["hugepages_total"],
+    zen4.records.hugepages?.total,
+  );
   const body = JSON.parse(
     summaryBody(mining, { read: { snapshot: zen4, error: null }, now: at(300) }),
   );
@@ -378,10 +391,19 @@ Deno.test("watchdog: exactly {mode: disabled} when disabled, temperature from th
   assertEquals(enabled["resumes_below_c"], 85);
 });
 
-Deno.test("control is present only when a control outcome exists", () => {
-  assert("control" in rigforgeBlock(zen4, mining, NOW));
+Deno.test("control and control_history are always served (null and [] without an outcome)", () => {
+  const block = rigforgeBlock(zen4, mining, NOW);
+  const control = zen4.records.config_view?.control;
+  assert(control, "the zen4 fixture has a control outcome");
+  assertEquals((block["control"] as Record<string, unknown>)["change_id"], control.change_id);
+  assertEquals(block["control_history"], [block["control"]]);
   const none = withRecord(zen4, "config_view", { ...zen4.records.config_view, control: null });
-  assert(!("control" in rigforgeBlock(none, mining, NOW)));
+  const bare = rigforgeBlock(none, mining, NOW);
+  assertEquals([bare["control"], bare["control_history"]], [null, []]);
+  assertEquals((bare["reasons"] as Record<string, string>)["control"], "absent");
+  const missing = rigforgeBlock(null, mining, NOW);
+  assertEquals([missing["control"], missing["control_history"]], [null, []]);
+  assertEquals((missing["reasons"] as Record<string, string>)["control"], "not-running");
 });
 
 Deno.test("maskSecrets masks credentials at any depth, keeps unset ones and the sentinel", () => {
@@ -428,7 +450,12 @@ Deno.test("/health and /tune bodies keep v1.12's key sets and add theirs", () =>
   assertEquals(health.doctor, { verdict: { issues: 0 } });
   assertEquals(health.generated_at, "2026-01-15T12:00:00Z");
   const stale = JSON.parse(healthBody({ ...view, now: NOW + 3600_000 }, { verdict: {} }));
-  assertEquals(stale.doctor, null, "no verdict over stale data");
+  assertEquals(stale.doctor, { verdict: {} }, "the verdict over the newest data, labelled");
+  assertEquals(stale.snapshot.status, "stale");
+  const missing = JSON.parse(
+    healthBody({ read: { snapshot: null, error: "absent" }, now: NOW }, { verdict: {} }),
+  );
+  assertEquals(missing.doctor, null, "no verdict without a snapshot");
   const tune = JSON.parse(tuneBody(view));
   for (const key of ["applied", "autotune", "candidates_tried", "last_best_hs", "target"]) {
     assert(key in tune, key);

@@ -268,6 +268,7 @@ Deno.test("parseTuneLog: last run summary", () => {
   assert(parsed !== null);
   const run = parsed.value;
   equal(run.finished_at, "2026-11-24T16:59:46Z");
+  equal(run.finished_at_source, "mtime", "the file carries no time of its own");
   equal(run.target, "perf");
   equal(run.target_setting, "performance");
   equal(run.mode, "bench");
@@ -637,6 +638,7 @@ Deno.test("watchdog probe per profile", async () => {
     resumes_below_c: 85,
     thermal_hold: false,
     thermal_hold_since: null,
+    thermal_hold_since_source: null,
     strikes: Number(await Deno.readTextFile(join(HOMES, "zen4/data/worker/watchdog.fails"))),
     reasons: undefined,
   });
@@ -646,6 +648,10 @@ Deno.test("watchdog probe per profile", async () => {
   equal(intel.resumes_below_c, 90);
   equal(intel.strikes, 0);
   assert(intel.thermal_hold_since !== null && !Number.isNaN(Date.parse(intel.thermal_hold_since)));
+  // The marker is empty: its mtime is the only time there is, and the record says so.
+  const marker = await Deno.stat(join(HOMES, "intel/data/worker/watchdog.thermal-hold"));
+  equal(intel.thermal_hold_since, marker.mtime!.toISOString().replace(/\.\d{3}Z$/, "Z"));
+  equal(intel.thermal_hold_since_source, "mtime");
   const epyc = await watchdogProbe.collect(await rigContext("epyc"));
   equal(epyc.mode, "disabled");
   equal(epyc.max_temp_c, null);

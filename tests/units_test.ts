@@ -745,13 +745,17 @@ Deno.test("install refuses an unusable environment or config with exit 1 and wri
   const rig = await makeRig();
   const noConfig = await makeRig(null);
   const disabled = await makeRig({ api: "disabled" });
+  // No "api" key at all: the opt-in is missing, so the API must not open on every address.
+  const noKey = await makeRig({ ACCESS_TOKEN: "", pools: [{ url: "pool.lan:3333" }] });
   try {
     const cases: [Rig, string[], Partial<InstallEnv>, RegExp][] = [
       [rig, ["--no-start"], { os: "darwin" }, /Linux-only \(this is darwin\)/],
       [rig, [], { isRoot: false }, /must run as root/],
       [rig, [], {}, /systemd is not running here/],
       [noConfig, ["--no-start"], {}, /no RigForge config at .*status 243/],
-      [disabled, ["--no-start"], {}, /says "api": "disabled"/],
+      [disabled, ["--no-start"], {}, /says "api": "disabled".*set "api": "enabled"/],
+      [noKey, ["--no-start"], {}, /has no "api" key.*opt-in: set "api": "enabled"/],
+      [noKey, [], { systemdRunning: true }, /has no "api" key/],
       [
         rig,
         [],
@@ -783,7 +787,7 @@ Deno.test("install refuses an unusable environment or config with exit 1 and wri
       0,
     );
   } finally {
-    for (const r of [rig, noConfig, disabled]) await Deno.remove(r.dir, { recursive: true });
+    for (const r of [rig, noConfig, disabled, noKey]) await Deno.remove(r.dir, { recursive: true });
   }
 });
 

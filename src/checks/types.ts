@@ -94,6 +94,10 @@ export function reasonText(reason: NullReason | null): string {
       return "nothing running to measure";
     case "warming-up":
       return "not enough history yet (about a minute after the first probe)";
+    case "miner-inactive":
+      return "xmrig.service is not active";
+    case "virtual-machine":
+      return "a virtual machine: the host's hardware is not visible";
     default:
       return "unknown";
   }

@@ -419,13 +419,13 @@ ${UNIT_FLAGS_HELP}
   --unit-dir DIR        where to write the units (default ${DEFAULT_UNIT_DIR})
   --no-start            only write the unit files: no systemctl at all (for packaging and
                         image builds; with --unit-dir it also runs without root)
-  --force               install although config.json says "api": "disabled", and overwrite
+  --force               install without config.json's "api": "enabled" opt-in, and overwrite
                         unit files rigforge-api did not write
   -h, --help            show this help
 
 REFUSES (exit 1, nothing written) when: not root; not Linux; systemd is not running (unless
 --no-start); config.json is missing (the service loads it as a credential and would fail with
-status 243); config.json says "api": "disabled" (unless --force). Bad flags exit 2.
+status 243); config.json lacks "api": "enabled" (unless --force). Bad flags exit 2.
 
 EXAMPLES:
   install -m 0755 rigforge-api /usr/local/bin/ && rigforge-api install
@@ -473,7 +473,7 @@ export async function runInstall(argv: string[], io: Io, env: InstallEnv): Promi
 
 /**
  * Why the resolved install cannot go ahead, checked before anything is written: no config (the
- * credential would fail with status 243), `"api": "disabled"`, no unit directory, a binary the
+ * credential would fail with status 243), no `"api": "enabled"` opt-in, no unit directory, a binary the
  * dynamic user cannot run (or, when starting, one that does not exist), an old systemd.
  */
 async function installProblem(
@@ -485,8 +485,11 @@ async function installProblem(
     return `no RigForge config at ${options.configPath}: the service loads it as a credential ` +
       "and would fail (status 243), closing the port. Run RigForge's setup, or pass --config FILE";
   }
-  if (config.api === "disabled" && !force) {
-    return `${options.configPath} says "api": "disabled"; set it to "enabled" (or pass --force)`;
+  // The seed's opt-in: without `"api": "enabled"` the API would open on every address unasked.
+  if (config.api !== "enabled" && !force) {
+    const says = config.api === null ? 'has no "api" key' : `says "api": "${config.api}"`;
+    return `${options.configPath} ${says}; the sister API is opt-in: set "api": "enabled" ` +
+      "in it (or pass --force)";
   }
   if (!(await Deno.stat(unitDir).catch(() => null))?.isDirectory) {
     return `the unit directory ${unitDir} does not exist`;

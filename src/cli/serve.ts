@@ -11,6 +11,10 @@
  * does: the root probe timer feeds it. Requests get whichever snapshot is newer, the file's or
  * the embedded one.
  *
+ * First contact after an idle exit: socket-activated with a stale or missing snapshot, requests
+ * wait for the probe pass this activation started (`src/snapshot/hold.ts`), at most until
+ * 600 ms after the process started; then they get the newest snapshot there is, labelled.
+ *
  * @module
  */
 
@@ -30,6 +34,7 @@ import {
 } from "../snapshot.ts";
 import { isIPv4, isIPv6 } from "../ip.ts";
 import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
+import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot/hold.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
@@ -304,6 +309,7 @@ export function newerSnapshot(read: SnapshotRead, embedded: Snapshot | null): Sn
 }
 
 async function run(argv: string[], io: Io): Promise<number> {
+  const startedMs = performance.now(); // ms since the runtime's time origin (process start)
   const args = parseServeArgs(argv);
   const activation = socketActivation(io.env, Deno.pid);
   const credentials = io.env("CREDENTIALS_DIRECTORY");
@@ -327,6 +333,28 @@ async function run(argv: string[], io: Io): Promise<number> {
   const probeCtx = loopbackXmrig === null ? ctx : withLoopbackHttp({ ...ctx }, loopbackXmrig);
   const prober = decision.embedded ? startEmbeddedProber(probeCtx, args.probeIntervalS) : null;
   const cache = createSnapshotCache(args.snapshot);
+  const report = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
+  // Socket-activated with old or no data: the first requests wait for this activation's pass.
+  const atStart = initial.ok ? initial.snapshot : null;
+  const watch = needsHold(activation !== null, snapshotInfo(atStart, Date.now()).status)
+    ? watchChanges(args.snapshot, report)
+    : null;
+  const hold = watch === null ? null : createHold({
+    baseline: atStart,
+    deadline: HOLD_DEADLINE_MS, // on performance.now(): ms since this process started
+    now: () => performance.now(),
+    read: () => readSnapshotFile(args.snapshot),
+    changed: (ms) => watch.changed(ms),
+    onError: report,
+  });
+  const held = hold?.wait().then((outcome) => {
+    watch?.close();
+    report(
+      `first requests held until ${Math.round(performance.now())} ms after the process ` +
+        `started (serve's code began at ${Math.round(startedMs)} ms) for the probe ` +
+        `pass: ${outcome === "fresh" ? "its snapshot arrived" : "deadline, serving older data"}`,
+    );
+  });
   const linux = Deno.build.os === "linux";
   const admission = createAdmission({
     rate: args.rate,
@@ -335,7 +363,10 @@ async function run(argv: string[], io: Io): Promise<number> {
   });
   const handler = createHandler({
     auth,
-    snapshot: async () => newerSnapshot(await cache.read(), prober?.latest() ?? null),
+    snapshot: async () => {
+      if (held !== undefined) await held;
+      return newerSnapshot(await cache.read(), prober?.latest() ?? hold?.latest() ?? null);
+    },
     xmrig: createXmrigClient({ base: args.xmrig, token: config?.accessToken ?? null }),
     now: () => Date.now(),
     checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
@@ -377,6 +408,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   } finally {
     signals();
     prober?.stop();
+    watch?.close();
   }
   return 0;
 }

@@ -1,7 +1,8 @@
 /**
  * The `rigforge` block spliced into XMRig's summaries: every key RigForge v1.12's block has,
  * with the same types (`version`, `xmrig_version`, `xmrig_commit`, `tune`, `power`, `health`,
- * `watchdog`, `config`, `config_meta`, and `control` when a control outcome exists), then the
+ * `watchdog`, `config`, `config_meta`), `control` (the last control outcome, `null` when none)
+ * and `control_history` (the outcomes known, newest first: `[]` or the last one), then the
  * probe data v1.12 did not serve (`api_version`, `snapshot`, `provenance`, `exposure`), the
  * XMRig status (`xmrig_api`: `ok` | `unreachable`, `xmrig_error`) and `reasons` (dotted path →
  * why that value is `null`).
@@ -108,8 +109,15 @@ export function rigforgeBlock(
     config: configSection(src),
     config_meta: configMeta(src),
   };
-  const control = controlSection(src);
-  if (control !== null) block["control"] = control;
+  // Pithead's model of RigForge >= 1.16: the keys are always there (`null`, `[]` when none).
+  const view = src.record("config_view");
+  const control = src.log.note(
+    "control",
+    controlSection(src),
+    view === null ? src.missing("config_view") : reasonIn(view, "control") ?? "absent",
+  );
+  block["control"] = control;
+  block["control_history"] = control === null ? [] : [control];
   const running = src.log.note(
     "xmrig_version_running",
     facts.version === null ? null : `v${facts.version}`,
@@ -171,6 +179,7 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
     },
     last_run: lastRun === null ? null : {
       finished_at: str(lastRun["finished_at"], 64),
+      finished_at_source: oneOf(lastRun["finished_at_source"], TIME_SOURCES),
       mode: oneOf(lastRun["mode"], ["bench", "live"]),
       target_setting: oneOf(lastRun["target_setting"], SETTINGS),
       search: oneOf(lastRun["search"], ["climb", "grid"]),
@@ -280,11 +289,17 @@ export function watchdogSection(src: Source, prefix = "watchdog"): Obj {
     strikes: src.get(at("strikes"), "watchdog", "strikes", int),
     interval_min: int(src.record("watchdog")?.["interval_min"]),
     thermal_hold_since: str(src.record("watchdog")?.["thermal_hold_since"], 64),
+    thermal_hold_since_source: oneOf(
+      src.record("watchdog")?.["thermal_hold_since_source"],
+      TIME_SOURCES,
+    ),
     temp_source: str(src.record("thermal")?.["source"], 64),
   };
 }
 
 const MODES = ["enabled", "disabled"] as const;
+/** Where a served time came from: today only a file's `mtime` (no content or journal time). */
+const TIME_SOURCES = ["mtime"] as const;
 
 function configSection(src: Source): Obj | null {
   return maskSecrets(src.get("config", "config_view", "config", obj));

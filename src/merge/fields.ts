@@ -94,6 +94,8 @@ const NULL_REASONS: readonly NullReason[] = [
   "timeout",
   "not-running",
   "warming-up",
+  "miner-inactive",
+  "virtual-machine",
 ];
 
 /**

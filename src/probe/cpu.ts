@@ -77,6 +77,11 @@ export interface CpuRecord extends CpuIdentity {
   hypervisor: boolean | null;
   /** Distinct `scaling_governor` values over all CPUs, sorted. */
   governors: string[] | null;
+  /**
+   * Distinct `scaling_governor` values over the busy CPUs only (the ones mining), sorted;
+   * `not-running` when no CPU is busy.
+   */
+  busy_governors: string[] | null;
   /** Mean `scaling_cur_freq` over all CPUs, kHz (floored). */
   cur_freq_khz_mean: number | null;
   /** Highest `scaling_cur_freq`, kHz. */
@@ -99,7 +104,10 @@ export interface CpuRecord extends CpuIdentity {
   smt: { control: string | null; active: boolean | null };
   /** Number of `/sys/devices/system/node/node[0-9]*` directories. */
   numa_nodes: number | null;
-  /** The model is an EPYC and there is exactly one NUMA node (NPS1; NPS4 mines faster). */
+  /**
+   * The model is an EPYC and there is exactly one NUMA node (NPS1; NPS4 mines faster).
+   * `null` with `virtual-machine` in a VM (the host's NUMA setup is not visible).
+   */
   epyc_nps1_suspect: boolean | null;
   /** The raw readings this pass ended with, for the next pass's window. */
   counters: { uptime_s: number | null; cpu_times: CpuTimes | null };
@@ -161,6 +169,7 @@ function floorMean(values: readonly number[]): number {
 
 interface Clocks {
   governors: Result<string[]>;
+  busyGovernors: Result<string[]>;
   curMean: Result<number>;
   curMax: Result<number>;
   boost: Result<number>;
@@ -181,6 +190,16 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     util.ok ? Object.keys(util.value.busy).filter((cpu) => util.value.busy[cpu]! >= 0.5) : [],
   );
   const busyCurs = freq.flatMap((f) => busy.has(f.cpu) && f.cur.ok ? [f.cur.value] : []);
+  const busyGovs = freq.flatMap((f) => busy.has(f.cpu) && f.governor.ok ? [f.governor.value] : []);
+  const busyGovernors: Result<string[]> = !govs.ok
+    ? govs
+    : !util.ok
+    ? util
+    : busy.size === 0
+    ? failed("not-running")
+    : busyGovs.length === 0
+    ? failed("absent")
+    : value([...new Set(busyGovs)].sort());
   const busyMean: Result<number> = !curs.ok
     ? curs
     : !util.ok
@@ -200,6 +219,7 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     : failed("corrupt");
   return {
     governors: govs.ok ? value([...new Set(govs.value)].sort()) : govs,
+    busyGovernors,
     curMean: curs.ok ? value(floorMean(curs.value)) : curs,
     curMax: curs.ok ? value(Math.max(...curs.value)) : curs,
     boost,
@@ -229,7 +249,10 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     return v === null ? failed("absent") : value(v);
   };
   const modelName = field((i) => i.model_name);
-  const nps1: Result<boolean> = !modelName.ok
+  const hypervisor = field((i) => i.hypervisor);
+  const nps1: Result<boolean> = hypervisor.ok && hypervisor.value
+    ? failed("virtual-machine")
+    : !modelName.ok
     ? modelName
     : !nodes.ok
     ? nodes
@@ -241,8 +264,9 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     family: put(reasons, "family", field((i) => i.family)),
     model: put(reasons, "model", field((i) => i.model)),
     logical_cpus: put(reasons, "logical_cpus", field((i) => i.processors)),
-    hypervisor: put(reasons, "hypervisor", field((i) => i.hypervisor)),
+    hypervisor: put(reasons, "hypervisor", hypervisor),
     governors: put(reasons, "governors", c.governors),
+    busy_governors: put(reasons, "busy_governors", c.busyGovernors),
     cur_freq_khz_mean: put(reasons, "cur_freq_khz_mean", c.curMean),
     cur_freq_khz_max: put(reasons, "cur_freq_khz_max", c.curMax),
     boost_khz: put(reasons, "boost_khz", c.boost),

@@ -60,8 +60,13 @@ export interface TuneBest extends TuneKnobs {
 
 /** The last full `rigforge.sh tune` run, from `rigforge-tune.json`. */
 export interface LastTuneRun {
-  /** The file's mtime, ISO 8601 UTC (the log itself carries no timestamp). */
+  /**
+   * The file's mtime, ISO 8601 UTC: the log carries no timestamp and `rigforge.sh tune` writes
+   * no journal line, so the mtime is the only source (wrong after a copy, restore or clone).
+   */
   finished_at: string | null;
+  /** Where {@link finished_at} came from: always `mtime` today; `null` with it. */
+  finished_at_source: "mtime" | null;
   /** `bench` (xmrig --bench) or `live` (against the running miner). */
   mode: "bench" | "live" | null;
   /** Tune vocabulary: `perf` or `efficiency`. */
@@ -253,7 +258,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
   if (!isObj(log)) return null;
   const reasons: Reasons = {};
   const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
-  if (finished_at === null) reasons["finished_at"] = "absent";
+  if (finished_at === null) reasons["finished_at"] = reasons["finished_at_source"] = "absent";
   const target = enumOf(log["target"], ["perf", "efficiency"] as const, "target", reasons);
   const target_setting = target === null ? null : TUNE_TARGETS[target];
   if (target_setting === null) reasons["target_setting"] = reasons["target"] ?? "absent";
@@ -316,6 +321,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
   return {
     value: {
       finished_at,
+      finished_at_source: finished_at === null ? null : "mtime",
       mode: enumOf(log["mode"], ["bench", "live"] as const, "mode", reasons),
       target,
       target_setting,

@@ -31,7 +31,11 @@ export type NullReason =
   /** The value depends on something that is not running (the miner, a timer). */
   | "not-running"
   /** A windowed figure needs readings older than the probe has kept yet (first minute). */
-  | "warming-up";
+  | "warming-up"
+  /** The value judges mining (clocks under load) and `xmrig.service` is not active. */
+  | "miner-inactive"
+  /** A virtual machine: the value would describe the host's hardware, which is not visible. */
+  | "virtual-machine";
 
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
