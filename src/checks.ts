@@ -53,7 +53,6 @@ import {
 import { ipScopeCheck } from "./checks/ip_scope.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
-export * from "./checks/thresholds.ts";
 export type { Check, CheckStatus, Verdict } from "./checks/types.ts";
 
 /** How doctor (or `/health`) runs. */

@@ -19,10 +19,9 @@
  * @module
  */
 
-import { MIN_CLOCK_PCT } from "./checks/thresholds.ts";
-import { matchWindow, xmrigObject } from "./merge/block.ts";
-import { arr, bool, int, num, type Obj, obj, str } from "./merge/fields.ts";
-import { dig, sourceOf } from "./merge/source.ts";
+import { MIN_CLOCK_PCT } from "./rigforge/thresholds.ts";
+import { dig, hashrateWindows, matchWindow, sourceOf, xmrigObject } from "./merge.ts";
+import { arr, bool, int, num, type Obj, obj, str } from "./lib/json.ts";
 import {
   contentTypeOf,
   type ExpositionFormat,
@@ -648,12 +647,11 @@ const WINDOWS = ["10s", "60s", "15m"] as const;
 function xmrigMetrics(put: Put, summary: Obj | null): void {
   put("xmrig_up", summary !== null);
   if (summary === null) return;
-  const hashrate = obj(summary["hashrate"]);
-  const total = arr(hashrate?.["total"]) ?? [];
+  const windows = hashrateWindows(summary);
   WINDOWS.forEach((window, i) =>
-    put("xmrig_hashrate_hashes_per_second", total[i], [["window", window]])
+    put("xmrig_hashrate_hashes_per_second", windows?.[i] ?? null, [["window", window]])
   );
-  put("xmrig_hashrate_highest_hashes_per_second", hashrate?.["highest"]);
+  put("xmrig_hashrate_highest_hashes_per_second", obj(summary["hashrate"])?.["highest"]);
   const results = obj(summary["results"]);
   put("xmrig_hashes_total", results?.["hashes_total"]);
   const good = int(results?.["shares_good"]);
@@ -755,12 +753,8 @@ function powerMetrics(
       }
     }
   }
-  const total = arr(obj(summary?.["hashrate"])?.["total"]);
-  const hashrate: [number | null, number | null, number | null] | null = total === null
-    ? null
-    : [num(total[0]), num(total[1]), num(total[2])];
   const windowS = num(power?.["window_s"]);
-  const pair = windowS === null ? null : matchWindow(windowS, hashrate);
+  const pair = windowS === null ? null : matchWindow(windowS, hashrateWindows(summary));
   if (pair !== null && watts !== null && watts > 0) {
     put("rigforge_efficiency_hashes_per_joule", pair.hs / watts);
   }

@@ -9,11 +9,10 @@ import {
   doctorSection,
   evaluate,
   type EvaluateOptions,
-  MIN_CLOCK_PCT,
-  MIN_RAM_MTS,
   ROOT_ONLY_CHECKS,
   sectionOf,
 } from "../src/checks.ts";
+import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
 import type { ProbeRecords } from "../src/probe/mod.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };

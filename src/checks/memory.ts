@@ -7,7 +7,7 @@
  */
 
 import type { ProbeRecords } from "../probe/mod.ts";
-import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "./thresholds.ts";
+import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, unknownCheck } from "./types.ts";
 
 function memoryUnknown(id: string, title: string, records: ProbeRecords, field: string): Check {

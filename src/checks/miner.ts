@@ -6,7 +6,7 @@
  */
 
 import type { ProbeRecords } from "../probe/mod.ts";
-import { HUGEPAGES_LOG_OK_PCT } from "./thresholds.ts";
+import { HUGEPAGES_LOG_OK_PCT } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText, unknownCheck } from "./types.ts";
 
 /**

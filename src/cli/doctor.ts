@@ -7,7 +7,7 @@
  */
 
 import { type Check, type CheckStatus, evaluate, type Evaluation, sectionOf } from "../checks.ts";
-import { healthBody } from "../merge.ts";
+import { healthObject } from "../merge.ts";
 import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
 import { buildSnapshot, DEFAULT_INTERVAL_S, isoSeconds } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
@@ -69,13 +69,13 @@ export interface DoctorReport {
   verdict: Evaluation["verdict"];
   /** Every check in doctor's order, `skipped` ones included. */
   checks: Check[];
-  /** The object `/health` would serve for these records (`healthBody` of `src/merge.ts`). */
+  /** The object `/health` would serve for these records (`healthObject` of `src/merge.ts`). */
   health: Record<string, unknown>;
 }
 
 /**
  * Builds the `--json` document. `health` is exactly what `/health` would serve for a snapshot
- * of this pass (`healthBody` from `src/merge.ts`), doctor section included.
+ * of this pass (`healthObject` from `src/merge.ts`), doctor section included.
  *
  * @param pass the probe pass
  * @param evaluation the checks and verdict
@@ -99,7 +99,7 @@ export function doctorReport(
     is_root: options.isRoot,
     verdict: evaluation.verdict,
     checks: evaluation.checks,
-    health: JSON.parse(healthBody(view, sectionOf(evaluation))),
+    health: healthObject(view, sectionOf(evaluation)),
   };
 }
 

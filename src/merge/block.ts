@@ -15,7 +15,7 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, str } from "../lib/json.ts";
 import { healthSection } from "./health.ts";
 import { type Source, sourceOf } from "./source.ts";
 
@@ -39,11 +39,20 @@ export interface XmrigFacts {
  */
 export function xmrigFacts(reply: XmrigReply | null): XmrigFacts {
   const parsed = xmrigObject(reply);
-  const total = arr(obj(parsed?.["hashrate"])?.["total"]);
-  return {
-    hashrate: total === null ? null : [num(total[0]), num(total[1]), num(total[2])],
-    version: str(parsed?.["version"], 32),
-  };
+  return { hashrate: hashrateWindows(parsed), version: str(parsed?.["version"], 32) };
+}
+
+/**
+ * XMRig's moving-average hashrates (`hashrate.total`: 10 s, 60 s, 15 min, H/s), decoded once
+ * for the bodies and `/metrics`. A window without data (`null` in XMRig's array) or of the wrong
+ * type reads as `null`.
+ *
+ * @param summary XMRig's summary object (or `null`)
+ * @returns the three windows, or `null` when the summary has no `hashrate.total` array
+ */
+export function hashrateWindows(summary: Obj | null): XmrigFacts["hashrate"] {
+  const total = arr(obj(summary?.["hashrate"])?.["total"]);
+  return total === null ? null : [num(total[0]), num(total[1]), num(total[2])];
 }
 
 const parsedReplies = new WeakMap<object, Obj | null>();

@@ -10,7 +10,7 @@
  */
 
 import { configSecrets, redactSecrets } from "./config_canonical.ts";
-import { isObj, parseJson } from "./json.ts";
+import { isObject, parseJson } from "../lib/json.ts";
 import { exists, machinePath } from "./read.ts";
 import {
   lastValue,
@@ -183,7 +183,7 @@ export function parseJournalDecisions(stdout: string, max = MAX_DECISIONS): Auto
   for (const line of stdout.split("\n")) {
     if (line.trim() === "") continue;
     const entry = parseJson(line);
-    if (!isObj(entry)) continue;
+    if (!isObject(entry)) continue;
     const message = messageText(entry["MESSAGE"]);
     const ts = entry["__REALTIME_TIMESTAMP"];
     if (message === null || (typeof ts !== "string" && typeof ts !== "number")) continue;

@@ -18,7 +18,8 @@ import {
   sortKeys,
   writableConfig,
 } from "./config_canonical.ts";
-import { absentOrCorrupt, mergeReasons, parseObject } from "./json.ts";
+import { parseObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 

@@ -12,7 +12,8 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse, type ParseError } from "jsonc-parser";
-import { absentOrCorrupt, isObj, mergeReasons } from "./json.ts";
+import { isObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { readText, reasonOf } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -105,10 +106,10 @@ export function parseXmrigHttp(
   } catch {
     return { value: null, why: "corrupt" };
   }
-  if (errors.length > 0 || !isObj(config)) return { value: null, why: "corrupt" };
+  if (errors.length > 0 || !isObject(config)) return { value: null, why: "corrupt" };
   const block = config["http"];
   if (block === undefined || block === null) return { value: null, why: "absent" };
-  if (!isObj(block)) return { value: null, why: "corrupt" };
+  if (!isObject(block)) return { value: null, why: "corrupt" };
   const reasons: Reasons = {};
   const pick = <T>(key: string, field: string, ok: (v: unknown) => v is T): T | null => {
     const v = block[key];

@@ -10,7 +10,8 @@
  */
 
 import { SECRET } from "./config_canonical.ts";
-import { absentOrCorrupt, isObj, type JsonObject, parseJson } from "./json.ts";
+import { isObject, type Obj, parseJson } from "../lib/json.ts";
+import { absentOrCorrupt } from "./json.ts";
 import { isoSeconds } from "./time.ts";
 import type { Reasons } from "./types.ts";
 
@@ -155,8 +156,8 @@ const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerpr
 function redactCredentials(value: unknown, depth = 0): unknown {
   if (depth > 32) return null;
   if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
-  if (!isObj(value)) return value;
-  const out: JsonObject = {};
+  if (!isObject(value)) return value;
+  const out: Obj = {};
   for (const [key, v] of Object.entries(value)) {
     out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
       ? { ...SECRET }
@@ -177,18 +178,18 @@ function redactCredentials(value: unknown, depth = 0): unknown {
 export function parseOverrides(json: string): Parsed<AppliedTune> | null {
   try {
     const raw = parseJson(json);
-    if (!isObj(raw)) return null;
+    if (!isObject(raw)) return null;
     const reasons: Reasons = {};
     const knobs = knobsFrom(
       (knob) => {
         const [section, key] = OVERRIDE_PATHS[knob];
         const block = raw[section];
-        return isObj(block) ? block[key] : undefined;
+        return isObject(block) ? block[key] : undefined;
       },
       "knobs.",
       reasons,
     );
-    return { value: { raw: redactCredentials(raw) as JsonObject, knobs }, reasons };
+    return { value: { raw: redactCredentials(raw) as Obj, knobs }, reasons };
   } catch {
     return null; // pathological nesting
   }
@@ -224,7 +225,7 @@ function numberOf(
 }
 
 /** Knobs of a tune-log entry (flat keys; `best` says `scratchpad_prefetch_mode`). */
-function logKnobs(entry: JsonObject, prefix: string, reasons: Reasons): TuneKnobs {
+function logKnobs(entry: Obj, prefix: string, reasons: Reasons): TuneKnobs {
   return knobsFrom(
     (knob) =>
       knob === "prefetch_mode"
@@ -250,7 +251,7 @@ function knobKey(knobs: TuneKnobs): string {
  */
 export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastTuneRun> | null {
   const log = parseJson(json);
-  if (!isObj(log)) return null;
+  if (!isObject(log)) return null;
   const reasons: Reasons = {};
   const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
   if (finished_at === null) reasons["finished_at"] = "absent";
@@ -266,7 +267,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
 
   let best: TuneBest | null = null;
   const rawBest = log["best"];
-  if (isObj(rawBest)) {
+  if (isObject(rawBest)) {
     const knobs = logKnobs(rawBest, "best.", reasons);
     best = { ...knobs, hashrate: numberOf(rawBest["hashrate"], "best.hashrate", reasons) };
   } else reasons["best"] = absentOrCorrupt(rawBest);
@@ -288,7 +289,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
     hugepages_capped_count = 0;
     const bestKey = best === null ? null : knobKey(best);
     for (const entry of results.slice(0, 100_000)) {
-      if (!isObj(entry)) continue;
+      if (!isObject(entry)) continue;
       const key = knobKey(logKnobs(entry, "", {}));
       distinct.add(key);
       if (entry["throttled"] === true) throttled_count++;

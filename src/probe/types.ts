@@ -10,6 +10,7 @@
  */
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
+import type { RigforgePaths } from "../rigforge/locate.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
 export type NullReason =
@@ -46,16 +47,6 @@ export type CommandRunner = (
   args: readonly string[],
   options?: { timeoutMs?: number; maxBytes?: number },
 ) => Promise<CommandResult>;
-
-/** Where RigForge lives on this machine, as located by `src/rigforge/locate.ts`. */
-export interface RigforgePaths {
-  /** RigForge's checkout (`SCRIPT_DIR`): holds `config.json`, `VERSION`, `rigforge.sh`. */
-  home: string;
-  /** The worker root (`WORKER_ROOT`): holds `xmrig/`, `xmrig.log`, tune and watchdog files. */
-  workerRoot: string;
-  /** The config file that was read, or would have been read. */
-  configPath: string;
-}
 
 /** Raw counters carried from one probe pass to the next, for rates over the probe interval. */
 export interface PreviousCounters {

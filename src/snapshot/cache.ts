@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Snapshot } from "../snapshot.ts";
+import type { Snapshot } from "./types.ts";
 import { parseSnapshot } from "./parse.ts";
 
 /** The largest snapshot file accepted, in bytes: ~70 times a 64-core rig's snapshot (14 KiB). */

@@ -5,9 +5,10 @@
  * @module
  */
 
+import { num, obj } from "../lib/json.ts";
 import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
 import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
-import type { Snapshot } from "../snapshot.ts";
+import type { Snapshot } from "./types.ts";
 
 /** The deepest nesting a snapshot may have (real ones are 7 levels deep). */
 export const MAX_SNAPSHOT_DEPTH = 64;
@@ -55,12 +56,12 @@ export function parseSnapshot(text: string): Snapshot | null {
   } catch {
     return null;
   }
-  const top = asObject(raw);
+  const top = obj(raw);
   if (top === null || top["schema"] !== 1) return null;
   const generated = top["generated_at"];
   if (typeof generated !== "string" || parseTime(generated) === null) return null;
-  const interval = finite(top["interval_s"]);
-  const probeMs = finite(top["probe_ms"]);
+  const interval = num(top["interval_s"]);
+  const probeMs = num(top["probe_ms"]);
   const records = recordsOf(top["records"]);
   const counters = countersFrom(top["counters"]);
   if (interval === null || interval <= 0 || interval > 86400) return null;
@@ -111,22 +112,22 @@ const RECORD_KEYS = {
 export const RECORD_NAMES = Object.keys(RECORD_KEYS) as (keyof ProbeRecords)[];
 
 function recordsOf(value: unknown): ProbeRecords | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
   const out: Record<string, unknown> = {};
   for (const name of RECORD_NAMES) {
     const record = raw[name];
-    if (record !== undefined && record !== null && asObject(record) === null) return null;
+    if (record !== undefined && record !== null && obj(record) === null) return null;
     out[name] = record ?? null;
   }
   return out as unknown as ProbeRecords;
 }
 
 function failuresOf(value: unknown): ProbePass["failures"] {
-  const raw = asObject(value) ?? {};
+  const raw = obj(value) ?? {};
   const out: Record<string, ProbeFailure> = {};
   for (const name of RECORD_NAMES) {
-    const failure = asObject(raw[name]);
+    const failure = obj(raw[name]);
     if (failure === null) continue;
     const reason = typeof failure["reason"] === "string" ? failure["reason"] : "unreadable";
     const message = typeof failure["message"] === "string" ? failure["message"] : "";
@@ -136,9 +137,9 @@ function failuresOf(value: unknown): ProbePass["failures"] {
 }
 
 function countersFrom(value: unknown): PreviousCounters | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
-  const uptime = finite(raw["uptime_s"]);
+  const uptime = num(raw["uptime_s"]);
   if (uptime === null || uptime < 0) return null;
   return {
     uptime_s: uptime,
@@ -154,13 +155,13 @@ function countersFrom(value: unknown): PreviousCounters | null {
  * @returns the map, or `null` when any entry is not a pair of finite numbers
  */
 export function cpuTimes(value: unknown): Record<string, [number, number]> | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
   const out: Record<string, [number, number]> = {};
   for (const [cpu, pair] of Object.entries(raw)) {
     if (cpu === "__proto__") continue;
     if (!Array.isArray(pair) || pair.length !== 2) return null;
-    const [busy, total] = [finite(pair[0]), finite(pair[1])];
+    const [busy, total] = [num(pair[0]), num(pair[1])];
     if (busy === null || total === null) return null;
     out[cpu] = [busy, total];
   }
@@ -168,36 +169,14 @@ export function cpuTimes(value: unknown): Record<string, [number, number]> | nul
 }
 
 function numberMap(value: unknown): Record<string, number> | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
   const out: Record<string, number> = {};
   for (const [key, n] of Object.entries(raw)) {
     if (key === "__proto__") continue;
-    const v = finite(n);
+    const v = num(n);
     if (v === null) return null;
     out[key] = v;
   }
   return out;
-}
-
-/**
- * The value as a plain object, or `null`.
- *
- * @param value untrusted
- * @returns the object (not an array), or `null`
- */
-export function asObject(value: unknown): Record<string, unknown> | null {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : null;
-}
-
-/**
- * The value as a finite number, or `null`.
- *
- * @param value untrusted
- * @returns the number, or `null`
- */
-export function finite(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
