@@ -31,7 +31,8 @@ import {
   renderExposition,
   type Sample,
 } from "./metrics/exposition.ts";
-import { parseTime, type Snapshot, type SnapshotFileError } from "./snapshot.ts";
+import { parseTime } from "./lib/time.ts";
+import type { Snapshot, SnapshotFileError } from "./snapshot.ts";
 import { VERSION } from "./version.ts";
 import type { XmrigReply } from "./xmrig.ts";
 

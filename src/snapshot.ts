@@ -15,8 +15,8 @@
 import { basename, dirname, join } from "node:path";
 import type { ProbePass, ProbeRecords } from "./probe/mod.ts";
 import type { PreviousCounters, ProbeContext } from "./probe/types.ts";
-import { isoSeconds as isoOrNull } from "./probe/time.ts";
 import { num, obj } from "./lib/json.ts";
+import { isoSeconds } from "./lib/time.ts";
 import { cpuTimes } from "./snapshot/parse.ts";
 import type { Snapshot } from "./snapshot/types.ts";
 import { VERSION } from "./version.ts";
@@ -31,7 +31,7 @@ export {
   type SnapshotFileRead,
   type SnapshotRead,
 } from "./snapshot/cache.ts";
-export { parseSnapshot, parseTime, RECORD_NAMES } from "./snapshot/parse.ts";
+export { parseSnapshot, RECORD_NAMES } from "./snapshot/parse.ts";
 export type { Snapshot } from "./snapshot/types.ts";
 
 /** Where `probe` writes and `serve` reads the snapshot by default. */
@@ -73,16 +73,6 @@ export function buildSnapshot(
     failures: pass.failures,
     counters: countersOf(pass.records),
   };
-}
-
-/**
- * Formats a time as UTC ISO-8601 with whole seconds.
- *
- * @param ms milliseconds since the epoch
- * @returns e.g. `2026-01-15T12:00:00Z`
- */
-export function isoSeconds(ms: number): string {
-  return isoOrNull(ms) ?? "1970-01-01T00:00:00Z"; // a wall clock is always finite
 }
 
 /**

@@ -5,11 +5,11 @@ import {
 } from "node:assert/strict";
 import { join } from "node:path";
 import type { ProbeRecords } from "../src/probe/mod.ts";
+import { isoSeconds } from "../src/lib/time.ts";
 import {
   buildSnapshot,
   countersOf,
   createSnapshotCache,
-  isoSeconds,
   parseSnapshot,
   readSnapshotFile,
   serializeSnapshot,

@@ -9,7 +9,8 @@
 import { type Check, type CheckStatus, evaluate, type Evaluation, sectionOf } from "../checks.ts";
 import { healthObject } from "../merge.ts";
 import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
-import { buildSnapshot, DEFAULT_INTERVAL_S, isoSeconds } from "../snapshot.ts";
+import { isoSeconds } from "../lib/time.ts";
+import { buildSnapshot, DEFAULT_INTERVAL_S } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";

@@ -12,11 +12,11 @@
 
 import { runProbes } from "../probe/mod.ts";
 import type { PreviousCounters } from "../probe/types.ts";
+import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
   serializeSnapshot,
   writeSnapshotAtomic,

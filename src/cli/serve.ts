@@ -18,12 +18,12 @@ import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
 import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
   createSnapshotCache,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
   type Snapshot,
   type SnapshotRead,

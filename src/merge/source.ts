@@ -7,7 +7,8 @@
 
 import type { ProbeRecords } from "../probe/mod.ts";
 import type { NullReason } from "../probe/types.ts";
-import { parseTime, type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
+import { parseTime } from "../lib/time.ts";
+import { type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
 import { int, num, type Obj, obj } from "../lib/json.ts";
 import { reasonIn, type ReasonLog, reasonLog } from "./fields.ts";
 

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { dropControl } from "../lib/text.ts";
 import {
   type CpuTimes,
   failed,
@@ -150,8 +151,7 @@ function decimal(value: string | undefined, key: string): number | null {
 
 /** Drops control characters (terminal escapes) and caps the length of a kernel-supplied string. */
 function printable(value: string | undefined): string | null {
-  // deno-lint-ignore no-control-regex
-  const clean = value?.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 256);
+  const clean = value === undefined ? undefined : dropControl(value).trim().slice(0, 256);
   return clean ? clean : null;
 }
 

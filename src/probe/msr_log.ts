@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dropControl, stripAnsi } from "../lib/text.ts";
 import { reasonOf } from "./read.ts";
 import type { NullReason } from "./types.ts";
 
@@ -33,8 +34,6 @@ const FAILURES = [
   "cannot read MSR",
   "msr kernel module is not available",
 ];
-// deno-lint-ignore no-control-regex
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /**
  * Reads XMRig's verdict on the MSR mod from its log text. Only lines after the last start
@@ -68,15 +67,12 @@ export function parseMsrLog(text: string): MsrLogStatus {
  * @returns the lines since the last start
  */
 export function linesSinceLastStart(text: string): string[] {
-  const lines = text.split("\n").map((line) => line.replace(ANSI, ""));
+  const lines = text.split("\n").map(stripAnsi);
   for (let i = lines.length - 1; i >= 0; i--) {
     if (lines[i]!.includes(BANNER)) return lines.slice(i + 1);
   }
   return lines;
 }
-
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/g;
 
 /**
  * A log line as reported: trimmed, control characters (left after ANSI stripping) shown as
@@ -86,7 +82,7 @@ const CONTROL = /[\x00-\x1f\x7f]/g;
  * @returns the line to report
  */
 export function clip(line: string): string {
-  return line.trim().replace(CONTROL, ".").slice(0, MAX_LOG_LINE);
+  return dropControl(line.trim(), ".").slice(0, MAX_LOG_LINE);
 }
 
 /**

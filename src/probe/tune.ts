@@ -36,7 +36,6 @@ export {
   type TimerShow,
   type UnitFile,
 } from "./systemd_unit.ts";
-export { isoSeconds } from "./time.ts";
 export {
   type AppliedTune,
   type LastTuneRun,

@@ -12,7 +12,7 @@
 import { SECRET } from "./config_canonical.ts";
 import { isObject, type Obj, parseJson } from "../lib/json.ts";
 import { absentOrCorrupt } from "./json.ts";
-import { isoSeconds } from "./time.ts";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import type { Reasons } from "./types.ts";
 
 /** The knobs RigForge's `tune` sweeps, normalised (`prefetch_mode`, not `scratchpad_…`). */
@@ -253,7 +253,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
   const log = parseJson(json);
   if (!isObject(log)) return null;
   const reasons: Reasons = {};
-  const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
+  const finished_at = mtimeMs === null ? null : isoSecondsOrNull(mtimeMs);
   if (finished_at === null) reasons["finished_at"] = "absent";
   const target = enumOf(log["target"], ["perf", "efficiency"] as const, "target", reasons);
   const target_setting = target === null ? null : TUNE_TARGETS[target];

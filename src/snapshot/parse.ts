@@ -6,6 +6,7 @@
  */
 
 import { num, obj } from "../lib/json.ts";
+import { parseTime } from "../lib/time.ts";
 import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
 import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
 import type { Snapshot } from "./types.ts";
@@ -77,18 +78,6 @@ export function parseSnapshot(text: string): Snapshot | null {
     failures: failuresOf(top["failures"]),
     counters,
   };
-}
-
-/**
- * Parses an ISO-8601 UTC time as written in snapshots.
- *
- * @param text e.g. `2026-01-15T12:00:00Z` (fractional seconds and `+00:00` accepted)
- * @returns milliseconds since the epoch, or `null`
- */
-export function parseTime(text: string): number | null {
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(text)) return null;
-  const ms = Date.parse(text);
-  return Number.isFinite(ms) ? ms : null;
 }
 
 const RECORD_KEYS = {

@@ -1,0 +1,73 @@
+/**
+ * The shared helpers in `src/lib/`: control-character cleaning, ISO-seconds time and the
+ * untrusted-JSON guards. Expected values are written out from the character tables (ECMA-48,
+ * Unicode C0/C1), not taken from the functions' output.
+ *
+ * @module
+ */
+
+import { deepEqual as assertEquals } from "node:assert/strict";
+import { arr, bool, int, isObject, num, obj, oneOf, parseObject, str } from "../src/lib/json.ts";
+import { collapseControl, dropControl, stripAnsi } from "../src/lib/text.ts";
+import { isoSeconds, isoSecondsOrNull, parseTime } from "../src/lib/time.ts";
+
+Deno.test("text: every C0, DEL and C1 character is dropped, and nothing else", () => {
+  for (let code = 0; code <= 0x2ff; code++) {
+    const c = String.fromCharCode(code);
+    const control = code < 0x20 || (code >= 0x7f && code <= 0x9f);
+    assertEquals(dropControl(`a${c}b`), control ? "ab" : `a${c}b`, `U+${code.toString(16)}`);
+  }
+  assertEquals(dropControl("tab\there\nline\r\n"), "tabhereline");
+});
+
+Deno.test("text: each control character, or each run, becomes the replacement", () => {
+  assertEquals(dropControl("a\u0000\u0001\u009bb\tc", "."), "a...b.c");
+  assertEquals(collapseControl("  reason\r\n\tmore\u0085x  "), "  reason more x  ");
+  assertEquals(collapseControl("a\u0000\u0001b", "."), "a.b");
+});
+
+Deno.test("text: colour and cursor sequences go whole, the text they colour stays", () => {
+  assertEquals(stripAnsi("\x1b[1;31mFAILED\x1b[0m"), "FAILED");
+  assertEquals(stripAnsi("\x1b[?25lhidden cursor\x1b[?25h"), "hidden cursor");
+  assertEquals(stripAnsi("\x1b[2 qspace intermediate"), "space intermediate");
+  // Other escapes lose their ESC and BEL to dropControl; what remains is printable.
+  assertEquals(dropControl(stripAnsi("\x1b]0;pwned\x07title")), "]0;pwnedtitle");
+  assertEquals(dropControl(stripAnsi("a\x1b")), "a");
+  assertEquals(stripAnsi("plain [31m text"), "plain [31m text");
+});
+
+Deno.test("time: ISO seconds drop the fraction; out-of-range times are null", () => {
+  assertEquals(isoSecondsOrNull(Date.UTC(2026, 10, 24, 16, 59, 46, 999)), "2026-11-24T16:59:46Z");
+  assertEquals(isoSecondsOrNull(Number.NaN), null);
+  assertEquals(isoSecondsOrNull(8.64e15 + 1), null);
+  assertEquals(isoSeconds(Number.POSITIVE_INFINITY), "1970-01-01T00:00:00Z");
+  assertEquals(parseTime("2026-11-24T16:59:46Z"), Date.UTC(2026, 10, 24, 16, 59, 46));
+  assertEquals(parseTime("2026-11-24T16:59:46.5+00:00"), Date.UTC(2026, 10, 24, 16, 59, 46, 500));
+  assertEquals(parseTime("2026-11-24 16:59:46"), null);
+  assertEquals(parseTime("2026-13-45T99:99:99Z"), null);
+});
+
+Deno.test("json: guards read a wrong type as null, never as a wrongly typed value", () => {
+  assertEquals([isObject({}), isObject([]), isObject(null), isObject("x")], [
+    true,
+    false,
+    false,
+    false,
+  ]);
+  assertEquals([obj([]), obj({ a: 1 })], [null, { a: 1 }]);
+  assertEquals([num(1.5), num(Number.NaN), num("1"), num(Infinity)], [1.5, null, null, null]);
+  assertEquals([int(3), int(3.5), int(2 ** 53), int("3")], [3, null, null, null]);
+  assertEquals([str("abcdef", 3), str(1)], ["abc", null]);
+  assertEquals([bool(false), bool(0)], [false, null]);
+  assertEquals([oneOf("b", ["a", "b"]), oneOf("c", ["a", "b"]), oneOf(1, ["a"])], [
+    "b",
+    null,
+    null,
+  ]);
+  assertEquals([arr([1]), arr({})], [[1], null]);
+  assertEquals([parseObject('{"a":1}'), parseObject("[1]"), parseObject("{")], [
+    { a: 1 },
+    null,
+    null,
+  ]);
+});
