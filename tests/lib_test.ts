@@ -1,6 +1,6 @@
 /**
- * The shared helpers in `src/lib/`: control-character cleaning, ISO-seconds time and the
- * untrusted-JSON guards. Expected values are written out from the character tables (ECMA-48,
+ * The shared helpers in `src/lib/`: control-character cleaning, ISO-seconds time, bounded
+ * reads and the untrusted-JSON guards. Expected values are written out from the character tables (ECMA-48,
  * Unicode C0/C1), not taken from the functions' output.
  *
  * @module
@@ -8,6 +8,7 @@
 
 import { deepEqual as assertEquals } from "node:assert/strict";
 import { arr, bool, int, isObject, num, obj, oneOf, parseObject, str } from "../src/lib/json.ts";
+import { closeQuietly, concatBytes, readInto, readStreamUpTo, readUpTo } from "../src/lib/read.ts";
 import { collapseControl, dropControl, stripAnsi } from "../src/lib/text.ts";
 import { isoSeconds, isoSecondsOrNull, parseTime } from "../src/lib/time.ts";
 
@@ -70,4 +71,77 @@ Deno.test("json: guards read a wrong type as null, never as a wrongly typed valu
     null,
     null,
   ]);
+});
+
+/** A reader handing out `total` bytes of 7 in chunks of at most `chunk`. */
+function source(total: number, chunk: number): { read(b: Uint8Array): Promise<number | null> } {
+  let left = total;
+  return {
+    read(buffer) {
+      if (left === 0) return Promise.resolve(null);
+      const n = Math.min(left, chunk, buffer.length);
+      buffer.fill(7, 0, n);
+      left -= n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+Deno.test("read: readUpTo stops one byte past the cap, whatever the chunking", async () => {
+  assertEquals((await readUpTo(source(10, 3), 10)).length, 10);
+  assertEquals((await readUpTo(source(11, 3), 10)).length, 11);
+  assertEquals((await readUpTo(source(1 << 20, 65536), 100)).length, 101);
+  assertEquals((await readUpTo(source(0, 1), 10)).length, 0);
+  const buffer = new Uint8Array(8);
+  assertEquals(await readInto(source(5, 2), buffer), 5);
+  assertEquals(await readInto(source(50, 3), buffer), 8);
+});
+
+Deno.test("read: a stream over the cap is cancelled and reads as null", async () => {
+  const stream = (sizes: number[]) => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const size = sizes.shift();
+        if (size === undefined) controller.close();
+        else controller.enqueue(new Uint8Array(size));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    return { body, cancelled: () => cancelled };
+  };
+  const within = stream([4, 6]);
+  assertEquals((await readStreamUpTo(within.body, 10))?.length, 10);
+  const over = stream([4, 6, 1, 1000]);
+  assertEquals(await readStreamUpTo(over.body, 10), null);
+  assertEquals(over.cancelled(), true);
+  assertEquals(
+    concatBytes([new Uint8Array([1, 2]), new Uint8Array([3])]),
+    new Uint8Array([1, 2, 3]),
+  );
+});
+
+Deno.test("read: closeQuietly accepts an already closed file and nothing else", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    const file = await Deno.open(path, { read: true });
+    file.close();
+    closeQuietly(file);
+    closeQuietly(undefined);
+    let thrown: unknown = null;
+    try {
+      closeQuietly({
+        close() {
+          throw new Deno.errors.PermissionDenied("no");
+        },
+      });
+    } catch (error) {
+      thrown = error;
+    }
+    assertEquals(thrown instanceof Deno.errors.PermissionDenied, true);
+  } finally {
+    await Deno.remove(path);
+  }
 });

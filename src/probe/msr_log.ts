@@ -6,6 +6,7 @@
  * @module
  */
 
+import { closeQuietly, readInto } from "../lib/read.ts";
 import { dropControl, stripAnsi } from "../lib/text.ts";
 import { reasonOf } from "./read.ts";
 import type { NullReason } from "./types.ts";
@@ -109,22 +110,13 @@ export async function readTail(
     const start = Math.max(0, size - maxBytes);
     const buffer = new Uint8Array(size - start);
     await file.seek(start, Deno.SeekMode.Start);
-    let filled = 0;
-    while (filled < buffer.length) {
-      const n = await file.read(buffer.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
+    const filled = await readInto(file, buffer);
     let text = new TextDecoder().decode(buffer.subarray(0, filled));
     if (start > 0) text = text.slice(text.indexOf("\n") + 1);
     return { ok: true, value: text };
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }

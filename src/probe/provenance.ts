@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse, type ParseError } from "jsonc-parser";
+import { closeQuietly } from "../lib/read.ts";
 import { isObject } from "../lib/json.ts";
 import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { readText, reasonOf } from "./read.ts";
@@ -225,11 +226,7 @@ async function hashStream(
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { closeQuietly, readUpTo } from "../lib/read.ts";
 import type { NullReason, ProbeContext } from "./types.ts";
 
 /** Default cap for a text read: kernel attribute files are tiny; `/proc/cpuinfo` on 192 CPUs ~1 MB. */
@@ -82,31 +83,13 @@ async function readCapped(
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    while (true) {
-      const buffer = new Uint8Array(Math.min(65536, maxBytes + 1 - total));
-      const n = await file.read(buffer);
-      if (n === null) break;
-      chunks.push(buffer.subarray(0, n));
-      total += n;
-      if (total > maxBytes) return { ok: false, reason: "unreadable" };
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return { ok: true, value: out };
+    const bytes = await readUpTo(file, maxBytes);
+    if (bytes.length > maxBytes) return { ok: false, reason: "unreadable" };
+    return { ok: true, value: bytes };
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 
