@@ -31,8 +31,8 @@ import {
   parseMsrLog,
   PRESET_REGISTERS,
   presetFor,
-  readTail,
 } from "../src/probe/msr.ts";
+import { readTail } from "../src/probe/log_tail.ts";
 import {
   decodeMemoryDevice,
   decodeSmbiosTable,

@@ -21,16 +21,7 @@
  */
 
 import { dropControl } from "../lib/text.ts";
-import {
-  type CpuTimes,
-  failed,
-  type Load,
-  measureLoad,
-  put,
-  readParsed,
-  type Result,
-  value,
-} from "./cpu_load.ts";
+import { type CpuTimes, type Load, measureLoad, readParsed } from "./cpu_load.ts";
 import {
   countNodes,
   type Cpufreq,
@@ -40,6 +31,7 @@ import {
   readSmt,
   readThrottle,
 } from "./cpu_sysfs.ts";
+import { failed, put, type Result, value } from "./result.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
 export {

@@ -17,7 +17,7 @@
  */
 
 import { closeQuietly } from "../lib/read.ts";
-import { failed, type Result, value } from "./cpu_load.ts";
+import { failed, type Result, value } from "./result.ts";
 import { listDir, machinePath, readAttribute, reasonOf } from "./read.ts";
 import type { NullReason, ProbeContext } from "./types.ts";
 

@@ -20,7 +20,8 @@
 
 import { join } from "node:path";
 import { parseCpuinfo } from "./cpu.ts";
-import { LOG_TAIL_BYTES, type MsrLogStatus, parseMsrLog, readTail } from "./msr_log.ts";
+import { LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
+import { type MsrLogStatus, parseMsrLog } from "./msr_log.ts";
 import {
   checkRegister,
   MSR_DEVICE,
@@ -34,13 +35,7 @@ import {
 import { exists, machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-export {
-  LOG_TAIL_BYTES,
-  MAX_LOG_LINE,
-  type MsrLogStatus,
-  parseMsrLog,
-  readTail,
-} from "./msr_log.ts";
+export { type MsrLogStatus, parseMsrLog } from "./msr_log.ts";
 export {
   checkRegister,
   hex64,
