@@ -31,7 +31,8 @@ export {
   type SnapshotFileRead,
   type SnapshotRead,
 } from "./snapshot/cache.ts";
-export { parseSnapshot, RECORD_NAMES } from "./snapshot/parse.ts";
+export { parseSnapshot } from "./snapshot/parse.ts";
+export { RECORD_NAMES } from "./snapshot/records.ts";
 export type { Snapshot } from "./snapshot/types.ts";
 
 /** Where `probe` writes and `serve` reads the snapshot by default. */

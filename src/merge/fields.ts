@@ -1,23 +1,13 @@
 /**
- * Reasons for the merge's `null` leaves (the field guards live in `src/lib/json.ts`). Snapshot records come from a file and are validated
- * only as objects (see `parseSnapshot`), so every leaf is re-checked here: a field of the wrong
- * type reads as `null`, never as a crash or as a wrongly typed value in a response.
+ * Reasons for the merge's `null` leaves: the record's own reason for a field (or its nearest
+ * parent's), and the log that collects them for a response block. The field guards the merge
+ * reads with live in `src/lib/json.ts`.
  *
  * @module
  */
 
 import { type Obj, obj, oneOf } from "../lib/json.ts";
-import type { NullReason, Reasons } from "../probe/types.ts";
-
-const NULL_REASONS: readonly NullReason[] = [
-  "needs-root",
-  "absent",
-  "unsupported",
-  "unreadable",
-  "corrupt",
-  "timeout",
-  "not-running",
-];
+import { NULL_REASONS, type NullReason, type Reasons } from "../probe/types.ts";
 
 /**
  * A record's reason for a field, checked against the known vocabulary; when the field itself

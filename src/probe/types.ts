@@ -29,6 +29,17 @@ export type NullReason =
   /** The value depends on something that is not running (the miner, a timer). */
   | "not-running";
 
+/** Every {@link NullReason}, for decoders of records read back from a file. */
+export const NULL_REASONS: readonly NullReason[] = [
+  "needs-root",
+  "absent",
+  "unsupported",
+  "unreadable",
+  "corrupt",
+  "timeout",
+  "not-running",
+];
+
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
 

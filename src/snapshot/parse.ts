@@ -1,13 +1,14 @@
 /**
- * Reading a snapshot back: {@link parseSnapshot} validates the shape of untrusted text (the
- * records only as objects; the merge reads their fields defensively) and never throws.
+ * Reading a snapshot back: {@link parseSnapshot} validates untrusted text and never throws;
+ * each probe record is decoded into its type or rejected (`records.ts`).
  *
  * @module
  */
 
 import { num, obj } from "../lib/json.ts";
 import { parseTime } from "../lib/time.ts";
-import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
+import type { ProbePass } from "../probe/mod.ts";
+import { type DecodedRecords, decodeRecords, RECORD_NAMES } from "./records.ts";
 import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
 import type { Snapshot } from "./types.ts";
 
@@ -43,8 +44,9 @@ export function nestedDeeperThan(text: string, limit: number): boolean {
 }
 
 /**
- * Parses and validates snapshot text. Records are only checked to be objects (or `null`):
- * their fields are read defensively by the merge.
+ * Parses and validates snapshot text. Each record is decoded into its type; one that does not
+ * fit is `null` with a `corrupt` entry in `failures` naming the path (a record that is not even
+ * an object, like a missing or malformed header, rejects the whole file).
  *
  * @param text the file content
  * @returns the snapshot, or `null` when it is not a valid schema-1 snapshot
@@ -74,42 +76,24 @@ export function parseSnapshot(text: string): Snapshot | null {
     rigforge_api_version: typeof version === "string" ? version.slice(0, 64) : "unknown",
     interval_s: interval,
     probe_ms: probeMs,
-    records,
-    failures: failuresOf(top["failures"]),
+    records: records.records,
+    failures: { ...failuresOf(top["failures"]), ...records.rejected },
     counters,
   };
 }
 
-const RECORD_KEYS = {
-  hugepages: true,
-  cpu: true,
-  memory: true,
-  msr: true,
-  xmrig_log: true,
-  firmware: true,
-  power: true,
-  thermal: true,
-  service: true,
-  tune: true,
-  watchdog: true,
-  provenance: true,
-  exposure: true,
-  config_view: true,
-} satisfies Record<keyof ProbeRecords, true>;
-
-/** The probe record names a snapshot carries. */
-export const RECORD_NAMES = Object.keys(RECORD_KEYS) as (keyof ProbeRecords)[];
-
-function recordsOf(value: unknown): ProbeRecords | null {
+function recordsOf(value: unknown): DecodedRecords | null {
   const raw = obj(value);
   if (raw === null) return null;
-  const out: Record<string, unknown> = {};
-  for (const name of RECORD_NAMES) {
-    const record = raw[name];
-    if (record !== undefined && record !== null && obj(record) === null) return null;
-    out[name] = record ?? null;
+  // A record that is not even an object means the file is not a snapshot at all.
+  if (
+    RECORD_NAMES.some((name) =>
+      raw[name] !== undefined && raw[name] !== null && obj(raw[name]) === null
+    )
+  ) {
+    return null;
   }
-  return out as unknown as ProbeRecords;
+  return decodeRecords(raw);
 }
 
 function failuresOf(value: unknown): ProbePass["failures"] {
