@@ -442,6 +442,14 @@ export const METRICS: readonly MetricDefinition[] = [
     "serve's handler",
   ),
   def(
+    "rigforge_api_internal_errors_total",
+    "counter",
+    null,
+    ["where"],
+    "Internal errors since this server process started, by where they happened (route: a request answered 500; doctor: the doctor hook failed and /health said doctor null). Each is also reported on stderr (rate-limited).",
+    "serve's handler",
+  ),
+  def(
     "rigforge_api_requests_shed_total",
     "counter",
     null,
@@ -520,6 +528,8 @@ export interface MetricsOptions {
   requests?: Readonly<Record<string, number>> | null;
   /** Connections shed by admission control since start, reason → count. */
   shed?: Readonly<Record<string, number>> | null;
+  /** Internal errors since start, where (`route`, `doctor`) → count. */
+  errors?: Readonly<Record<string, number>> | null;
 }
 
 /** A `/metrics` answer. */
@@ -573,6 +583,9 @@ export function metricsBody(
   };
 }
 
+/** Where an internal error happened: answering a route, or running the doctor hook. */
+export type InternalErrorSite = "route" | "doctor";
+
 /** The state `/metrics` keeps in a server process: the energy counter and requests served. */
 export interface MetricsRoute {
   /**
@@ -581,6 +594,12 @@ export interface MetricsRoute {
    * @param status the response status
    */
   observe(status: number): void;
+  /**
+   * Counts one internal error (also reported on stderr by the handler).
+   *
+   * @param where `route` (a request answered 500) or `doctor` (the doctor hook failed)
+   */
+  failed(where: InternalErrorSite): void;
   /**
    * Builds the `/metrics` answer, folding the snapshot into the energy counter first.
    *
@@ -609,10 +628,14 @@ export interface MetricsRoute {
 export function createMetricsRoute(): MetricsRoute {
   let energy = EMPTY_ENERGY;
   const requests: Record<string, number> = {};
+  const errors: Record<string, number> = {};
   return {
     observe(status) {
       const code = String(status);
       requests[code] = (requests[code] ?? 0) + 1;
+    },
+    failed(where) {
+      errors[where] = (errors[where] ?? 0) + 1;
     },
     body(accept, xmrig, snapshot, now, extra = {}) {
       energy = advanceEnergy(energy, snapshot);
@@ -621,6 +644,7 @@ export function createMetricsRoute(): MetricsRoute {
         format: negotiateFormat(accept),
         energy,
         requests,
+        errors,
       });
     },
   };
@@ -805,6 +829,9 @@ function thermalMetrics(put: Put, thermal: Obj | null): void {
 function serverMetrics(put: Put, options: MetricsOptions): void {
   for (const [code, count] of Object.entries(options.requests ?? {}).sort()) {
     if (/^\d{3}$/.test(code)) put("rigforge_api_requests_total", int(count), [["code", code]]);
+  }
+  for (const [where, count] of Object.entries(options.errors ?? {}).sort()) {
+    put("rigforge_api_internal_errors_total", int(count), [["where", where]]);
   }
   for (const [reason, count] of Object.entries(options.shed ?? {}).sort()) {
     if (/^[a-z_]{1,32}$/.test(reason)) {

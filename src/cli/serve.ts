@@ -328,6 +328,12 @@ async function run(argv: string[], io: Io): Promise<number> {
     burst: args.burst,
     globalRate: args.globalRate,
   });
+  let lastError = -Infinity;
+  const report = (message: string): void => {
+    if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
+    lastError = performance.now();
+    io.stderr(`rigforge-api serve: ${message}\n`);
+  };
   const handler = createHandler({
     auth,
     snapshot: async () => newerSnapshot(await cache.read(), prober?.latest() ?? null),
@@ -335,6 +341,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     now: () => Date.now(),
     checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
     shedCounts: () => admission.counts(), // rigforge_api_requests_shed_total on /metrics
+    report, // route and doctor failures, also counted on /metrics
   });
 
   const target: ListenTarget = activation ?? {
@@ -342,7 +349,6 @@ async function run(argv: string[], io: Io): Promise<number> {
     host: args.bind ?? config?.apiBind ?? DEFAULT_BIND,
     port: args.port ?? config?.apiPort ?? DEFAULT_PORT,
   };
-  let lastError = -Infinity;
   let server: RunningServer;
   try {
     if (prober !== null) await prober.first; // the first request already has this machine's data
@@ -353,11 +359,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       errorResponse,
       idleExitMs: activation === null ? 0 : args.idleExitS * 1000,
       admission,
-      onError: (message) => {
-        if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
-        lastError = performance.now();
-        io.stderr(`rigforge-api serve: ${message}\n`);
-      },
+      onError: report,
     });
   } catch (error) {
     prober?.stop();
