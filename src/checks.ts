@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import {
   binaryCheck,
   hugepagesLogCheck,

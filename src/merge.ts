@@ -21,7 +21,7 @@ import { healthSection } from "./merge/health.ts";
 import { rigforgeBlock, tuneSection, watchdogSection } from "./merge/block.ts";
 import { type Source, sourceOf } from "./merge/source.ts";
 import { spliceTopLevel } from "./merge/splice.ts";
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import type { SnapshotRead } from "./snapshot.ts";
 import type { XmrigReply } from "./xmrig.ts";
 

@@ -13,8 +13,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import type { ProbePass, ProbeRecords } from "./probe/mod.ts";
-import type { PreviousCounters, ProbeContext } from "./probe/types.ts";
+import type { PreviousCounters, ProbeContext, ProbePass, ProbeRecords } from "./probe.ts";
 import { num, obj } from "./lib/json.ts";
 import { isoSeconds } from "./lib/time.ts";
 import { cpuTimes } from "./snapshot/parse.ts";

@@ -13,7 +13,7 @@ import {
   sectionOf,
 } from "../src/checks.ts";
 import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import type { ProbeRecords } from "../src/probe.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };
 const USER: EvaluateOptions = { isRoot: false, linux: true };

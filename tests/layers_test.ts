@@ -24,7 +24,7 @@ interface Layer {
 const LAYERS: Layer[] = [
   { name: "lib", owns: ["src/lib/", "src/ip.ts", "src/version.ts"], mayImport: [] },
   { name: "rigforge", owns: ["src/rigforge/"], mayImport: ["lib"] },
-  { name: "probe", owns: ["src/probe/"], mayImport: ["lib", "rigforge"] },
+  { name: "probe", owns: ["src/probe.ts", "src/probe/"], mayImport: ["lib", "rigforge"] },
   { name: "xmrig", owns: ["src/xmrig.ts"], mayImport: ["lib"] },
   {
     name: "snapshot",
@@ -61,7 +61,7 @@ const LAYERS: Layer[] = [
   { name: "units", owns: ["src/units.ts"], mayImport: ["lib", "snapshot"] },
   {
     name: "cli",
-    owns: ["src/cli/"],
+    owns: ["src/cli.ts", "src/cli/"],
     mayImport: [
       "lib",
       "rigforge",
@@ -88,14 +88,17 @@ const LAYERS: Layer[] = [
 const PENDING: ReadonlySet<string> = new Set(["src/http/listen.ts -> src/http/handler.ts"]);
 
 /**
- * A folder's entry: the one file other folders import. Folders not listed here have no entry
- * file, and their files are imported one by one.
+ * A folder's entry: the sibling file `src/<folder>.ts`, the one file other folders import; the
+ * files inside the folder are private to it. Folders without a sibling entry (`lib/`,
+ * `rigforge/`, `http/`) are sets of independent public files.
  */
 const ENTRIES: Record<string, string[]> = {
-  "src/merge/": ["src/merge.ts"],
+  "src/probe/": ["src/probe.ts"],
   "src/snapshot/": ["src/snapshot.ts"],
   "src/checks/": ["src/checks.ts"],
+  "src/merge/": ["src/merge.ts"],
   "src/metrics/": ["src/metrics.ts"],
+  "src/cli/": ["src/cli.ts"],
 };
 
 /** The layer owning a repository path, or `undefined`. */
@@ -244,4 +247,19 @@ Deno.test("layers: no import cycle", () => {
   };
   for (const file of graph.keys()) if (!state.has(file)) visit(file);
   assertEquals(cycles, []);
+});
+
+Deno.test("layers: one entry convention: a sibling src/<folder>.ts, never a mod.ts", () => {
+  const files = [...graph.keys()];
+  assertEquals(files.filter((file) => file.endsWith("/mod.ts")), []);
+  for (const folder of Object.keys(ENTRIES)) {
+    assert(files.some((file) => file.startsWith(folder)), `${folder} exists`);
+    assert(graph.has(`${folder.slice(0, -1)}.ts`), `${folder} has its sibling entry`);
+  }
+  // A folder with a sibling file of the same name has that file as its entry.
+  const folders = new Set(files.map((file) => file.slice(0, file.lastIndexOf("/") + 1)));
+  for (const folder of folders) {
+    if (folder === "src/" || folder === "") continue;
+    if (graph.has(`${folder.slice(0, -1)}.ts`)) assert(folder in ENTRIES, `${folder} entry listed`);
+  }
 });

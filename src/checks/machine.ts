@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import {
   EXPECTED_GOVERNOR,
   MIN_CLOCK_PCT,

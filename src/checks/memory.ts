@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, unknownCheck } from "./types.ts";
 

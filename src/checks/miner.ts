@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import { HUGEPAGES_LOG_OK_PCT } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText, unknownCheck } from "./types.ts";
 

@@ -8,7 +8,7 @@
 
 import { type Check, type CheckStatus, evaluate, type Evaluation, sectionOf } from "../checks.ts";
 import { healthObject } from "../merge.ts";
-import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
+import { type ProbePass, type ProbeRecords, runProbes } from "../probe.ts";
 import { isoSeconds } from "../lib/time.ts";
 import { buildSnapshot, DEFAULT_INTERVAL_S } from "../snapshot.ts";
 import { VERSION } from "../version.ts";

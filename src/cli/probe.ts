@@ -10,8 +10,7 @@
  * @module
  */
 
-import { runProbes } from "../probe/mod.ts";
-import type { PreviousCounters } from "../probe/types.ts";
+import { type PreviousCounters, runProbes } from "../probe.ts";
 import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,

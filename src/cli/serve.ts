@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
-import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import type { PreviousCounters, ProbeContext } from "../probe.ts";
 import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
@@ -260,7 +260,7 @@ export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): Embed
     const started = passCtx.now();
     try {
       // loaded on first use: a socket-activated server never probes and never loads the probes
-      const { runProbes } = await import("../probe/mod.ts");
+      const { runProbes } = await import("../probe.ts");
       const result = await runProbes(passCtx);
       latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
       const counters = latest.counters;

@@ -7,7 +7,7 @@
  */
 
 import { type Obj, obj, oneOf } from "../lib/json.ts";
-import { NULL_REASONS, type NullReason, type Reasons } from "../probe/types.ts";
+import { NULL_REASONS, type NullReason, type Reasons } from "../probe.ts";
 
 /**
  * A record's reason for a field, checked against the known vocabulary; when the field itself

@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import type { NullReason } from "../probe/types.ts";
+import type { NullReason, ProbeRecords } from "../probe.ts";
 import { parseTime } from "../lib/time.ts";
 import { type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
 import { int, num, type Obj, obj } from "../lib/json.ts";

@@ -24,19 +24,6 @@ import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-export {
-  canonicalJson,
-  configRevision,
-  configSecrets,
-  jqNumber,
-  maskSecrets,
-  redactSecrets,
-  SECRET,
-  sortKeys,
-  type WritableConfig,
-  writableConfig,
-} from "./config_canonical.ts";
-
 /** Provenance of the current config. */
 export interface ConfigMeta {
   /** First 16 hex digits of the SHA-256 of the canonical unmasked writable config; always

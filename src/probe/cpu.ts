@@ -34,14 +34,6 @@ import {
 import { failed, put, type Result, value } from "./result.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
-export {
-  type CpuTimes,
-  cpuUtilisation,
-  parseProcStat,
-  parseUptime,
-  type Utilisation,
-} from "./cpu_load.ts";
-
 /** What the first `/proc/cpuinfo` entry says the CPU is. Reused by the MSR probe. */
 export interface CpuIdentity {
   /** `vendor_id`, e.g. `AuthenticAMD`, `GenuineIntel`. */

@@ -35,23 +35,6 @@ import {
 import { exists, machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-export { type MsrLogStatus, parseMsrLog } from "./msr_log.ts";
-export {
-  checkRegister,
-  hex64,
-  MSR_DEVICE,
-  MSR_IMAGE_STRIDE,
-  msrOffset,
-  type MsrPreset,
-  type MsrReadback,
-  type MsrRegister,
-  PRESET_REGISTERS,
-  presetFor,
-  readRegisters,
-  type RegisterCheck,
-  summariseReadback,
-} from "./msr_registers.ts";
-
 const PRESETS = new Set<string>(Object.keys(PRESET_REGISTERS));
 
 /** Overall MSR verdict. */

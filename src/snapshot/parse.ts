@@ -7,9 +7,8 @@
 
 import { num, obj } from "../lib/json.ts";
 import { parseTime } from "../lib/time.ts";
-import type { ProbePass } from "../probe/mod.ts";
+import type { PreviousCounters, ProbeFailure, ProbePass } from "../probe.ts";
 import { type DecodedRecords, decodeRecords, RECORD_NAMES } from "./records.ts";
-import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
 import type { Snapshot } from "./types.ts";
 
 /** The deepest nesting a snapshot may have (real ones are 7 levels deep). */

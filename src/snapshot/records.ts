@@ -24,8 +24,13 @@ import {
   pair,
   string,
 } from "../lib/decode.ts";
-import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
-import { NULL_REASONS, type ProbeFailure, type Reasons } from "../probe/types.ts";
+import {
+  NULL_REASONS,
+  type ProbeFailure,
+  type ProbePass,
+  type ProbeRecords,
+  type Reasons,
+} from "../probe.ts";
 
 type RecordOf<K extends keyof ProbeRecords> = NonNullable<ProbeRecords[K]>;
 

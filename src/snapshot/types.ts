@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
-import type { PreviousCounters } from "../probe/types.ts";
+import type { PreviousCounters, ProbePass, ProbeRecords } from "../probe.ts";
 
 /** The snapshot file's content (schema 1). */
 export interface Snapshot {

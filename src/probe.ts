@@ -1,25 +1,57 @@
 /**
- * The probe registry: every probe in one explicit list, and {@link runProbes}, which runs them
- * concurrently, bounds each in time and turns any throw into data.
+ * The probes' entry: the registry (every probe in one explicit list), {@link runProbes}, which
+ * runs them concurrently, bounds each in time and turns any throw into data, and the types and
+ * runners the other layers use. The files under `src/probe/` are private to it.
  *
  * @module
  */
 
-import { configViewProbe, type ConfigViewRecord } from "./config_view.ts";
-import { cpuProbe, type CpuRecord } from "./cpu.ts";
-import { exposureProbe, type ExposureRecord } from "./exposure.ts";
-import { firmwareProbe, type FirmwareRecord } from "./firmware.ts";
-import { hugepagesProbe, type HugepagesRecord } from "./hugepages.ts";
-import { memoryProbe, type MemoryRecord } from "./memory.ts";
-import { msrProbe, type MsrRecord } from "./msr.ts";
-import { powerProbe, type PowerRecord } from "./power.ts";
-import { provenanceProbe, type ProvenanceRecord } from "./provenance.ts";
-import { serviceProbe, type ServiceRecord } from "./service.ts";
-import { thermalProbe, type ThermalRecord } from "./thermal.ts";
-import { tuneProbe, type TuneRecord } from "./tune.ts";
-import type { Probe, ProbeContext, ProbeFailure } from "./types.ts";
-import { watchdogProbe, type WatchdogRecord } from "./watchdog.ts";
-import { xmrigLogProbe, type XmrigLogRecord } from "./xmrig_log.ts";
+import { configViewProbe, type ConfigViewRecord } from "./probe/config_view.ts";
+import { cpuProbe, type CpuRecord } from "./probe/cpu.ts";
+import { exposureProbe, type ExposureRecord } from "./probe/exposure.ts";
+import { firmwareProbe, type FirmwareRecord } from "./probe/firmware.ts";
+import { hugepagesProbe, type HugepagesRecord } from "./probe/hugepages.ts";
+import { memoryProbe, type MemoryRecord } from "./probe/memory.ts";
+import { msrProbe, type MsrRecord } from "./probe/msr.ts";
+import { powerProbe, type PowerRecord } from "./probe/power.ts";
+import { provenanceProbe, type ProvenanceRecord } from "./probe/provenance.ts";
+import { serviceProbe, type ServiceRecord } from "./probe/service.ts";
+import { thermalProbe, type ThermalRecord } from "./probe/thermal.ts";
+import { tuneProbe, type TuneRecord } from "./probe/tune.ts";
+import type { Probe, ProbeContext, ProbeFailure } from "./probe/types.ts";
+import { watchdogProbe, type WatchdogRecord } from "./probe/watchdog.ts";
+import { xmrigLogProbe, type XmrigLogRecord } from "./probe/xmrig_log.ts";
+
+export type {
+  ConfigViewRecord,
+  CpuRecord,
+  ExposureRecord,
+  FirmwareRecord,
+  HugepagesRecord,
+  MemoryRecord,
+  MsrRecord,
+  PowerRecord,
+  ProvenanceRecord,
+  ServiceRecord,
+  ThermalRecord,
+  TuneRecord,
+  WatchdogRecord,
+  XmrigLogRecord,
+};
+export {
+  type CommandResult,
+  type CommandRunner,
+  NULL_REASONS,
+  type NullReason,
+  type PreviousCounters,
+  type Probe,
+  type ProbeContext,
+  type ProbeFailure,
+  type Reasons,
+} from "./probe/types.ts";
+export { replayRunner, runCommand } from "./probe/command.ts";
+export { type AutotuneDecision, unknownAutotune } from "./probe/autotune.ts";
+export type { TuneKnobs } from "./probe/tune_files.ts";
 
 /** Every probe's record, by probe name; `null` when the probe failed as a whole. */
 export interface ProbeRecords {
