@@ -14,6 +14,7 @@
  * @module
  */
 
+import { isObject, parseJson } from "./lib/json.ts";
 import { readStreamUpTo } from "./lib/read.ts";
 
 /** The XMRig routes the sister API passes through (`/api.json` is served from `/1/summary`). */
@@ -49,16 +50,8 @@ export function checkBody(text: string, expect: "object" | "array"): string | nu
   const error = expect === "object" ? "not a JSON object" : "not a JSON array";
   const first = text.trimStart()[0];
   if (first !== (expect === "object" ? "{" : "[")) return error;
-  try {
-    const value: unknown = JSON.parse(text);
-    const isArray = Array.isArray(value);
-    const ok = expect === "array"
-      ? isArray
-      : value !== null && typeof value === "object" && !isArray;
-    return ok ? null : error;
-  } catch {
-    return error;
-  }
+  const value = parseJson(text);
+  return (expect === "array" ? Array.isArray(value) : isObject(value)) ? null : error;
 }
 
 /**

@@ -15,7 +15,7 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "../lib/json.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../lib/json.ts";
 import { healthSection } from "./health.ts";
 import { type Source, sourceOf } from "./source.ts";
 
@@ -69,11 +69,7 @@ export function xmrigObject(reply: XmrigReply | null): Obj | null {
   if (reply === null || !reply.ok) return null;
   let parsed = parsedReplies.get(reply);
   if (parsed === undefined) {
-    try {
-      parsed = obj(JSON.parse(reply.text));
-    } catch {
-      parsed = null;
-    }
+    parsed = obj(parseJson(reply.text));
     parsedReplies.set(reply, parsed);
   }
   return parsed;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { num, obj } from "../lib/json.ts";
+import { num, obj, parseJson } from "../lib/json.ts";
 import { parseTime } from "../lib/time.ts";
 import type { PreviousCounters, ProbeFailure, ProbePass } from "../probe.ts";
 import { type DecodedRecords, decodeRecords, RECORD_NAMES } from "./records.ts";
@@ -52,13 +52,7 @@ export function nestedDeeperThan(text: string, limit: number): boolean {
  */
 export function parseSnapshot(text: string): Snapshot | null {
   if (nestedDeeperThan(text, MAX_SNAPSHOT_DEPTH)) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const top = obj(raw);
+  const top = obj(parseJson(text));
   if (top === null || top["schema"] !== 1) return null;
   const generated = top["generated_at"];
   if (typeof generated !== "string" || parseTime(generated) === null) return null;
