@@ -87,4 +87,7 @@ Deno.test('decode: "governors": "performance" gives /health a doctor verdict and
   assertEquals(body.snapshot.status, "fresh");
   assert(body.doctor !== null, "doctor ran over the decoded records");
   assert(body.snapshot.failed_probes.includes("cpu"), JSON.stringify(body.snapshot));
+  assertEquals(body.reasons.governor, "corrupt");
+  const governor = body.doctor.warnings.find((c: { id: string }) => c.id === "governor");
+  assert(governor?.detail.startsWith("cannot tell"), JSON.stringify(body.doctor.warnings));
 });
