@@ -142,19 +142,51 @@ export async function runProbes(
   ctx: ProbeContext,
   only?: readonly (keyof ProbeRecords)[],
 ): Promise<ProbePass> {
-  const names = (Object.keys(PROBES) as (keyof ProbeRecords)[])
-    .filter((name) => only === undefined || only.includes(name));
-  const outcomes = await Promise.all(
-    names.map((name) => runProbe(PROBES[name] as Probe<unknown>, ctx)),
-  );
-  const records = Object.fromEntries(
-    (Object.keys(PROBES) as (keyof ProbeRecords)[]).map((name) => [name, null]),
-  ) as unknown as Record<string, unknown>;
-  const failures: Record<string, ProbeFailure> = {};
-  names.forEach((name, i) => {
-    const outcome = outcomes[i];
-    if (outcome?.ok) records[name] = outcome.value;
-    else if (outcome) failures[name] = outcome.failure;
-  });
-  return { records: records as unknown as ProbeRecords, failures };
+  // Every selected probe starts here, concurrently; the outcomes are read back in PROBES' order
+  // (runProbe never rejects).
+  const start = <K extends keyof ProbeRecords>(name: K) =>
+    only !== undefined && !only.includes(name) ? null : runProbe(PROBES[name], ctx);
+  const pending: {
+    [K in keyof ProbeRecords]: ReturnType<typeof runProbe<NonNullable<ProbeRecords[K]>>> | null;
+  } = {
+    hugepages: start("hugepages"),
+    cpu: start("cpu"),
+    memory: start("memory"),
+    msr: start("msr"),
+    xmrig_log: start("xmrig_log"),
+    firmware: start("firmware"),
+    power: start("power"),
+    thermal: start("thermal"),
+    service: start("service"),
+    tune: start("tune"),
+    watchdog: start("watchdog"),
+    provenance: start("provenance"),
+    exposure: start("exposure"),
+    config_view: start("config_view"),
+  };
+  const failures: ProbePass["failures"] = {};
+  const take = async <K extends keyof ProbeRecords>(name: K): Promise<ProbeRecords[K]> => {
+    const outcome = await pending[name];
+    if (outcome === null) return null;
+    if (outcome.ok) return outcome.value;
+    failures[name] = outcome.failure;
+    return null;
+  };
+  const records: ProbeRecords = {
+    hugepages: await take("hugepages"),
+    cpu: await take("cpu"),
+    memory: await take("memory"),
+    msr: await take("msr"),
+    xmrig_log: await take("xmrig_log"),
+    firmware: await take("firmware"),
+    power: await take("power"),
+    thermal: await take("thermal"),
+    service: await take("service"),
+    tune: await take("tune"),
+    watchdog: await take("watchdog"),
+    provenance: await take("provenance"),
+    exposure: await take("exposure"),
+    config_view: await take("config_view"),
+  };
+  return { records, failures };
 }

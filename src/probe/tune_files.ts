@@ -97,17 +97,15 @@ export interface LastTuneRun {
 export const TUNE_TARGETS = { perf: "performance", efficiency: "efficiency" } as const;
 
 type Knob = keyof TuneKnobs;
-type Check = (value: unknown) => number | boolean | null;
-
-const intIn = (min: number, max: number): Check => (value) =>
+const intIn = (min: number, max: number) => (value: unknown): number | null =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max
     ? value
     : null;
-const bool: Check = (value) => (typeof value === "boolean" ? value : null);
-const threadsOf: Check = (value) =>
+const bool = (value: unknown): boolean | null => (typeof value === "boolean" ? value : null);
+const threadsOf = (value: unknown): number | null =>
   Array.isArray(value) ? (value.length <= 4096 ? value.length : null) : intIn(-1, 4096)(value);
 
-const KNOB_CHECKS: Record<Knob, Check> = {
+const KNOB_CHECKS: { [K in Knob]: (value: unknown) => TuneKnobs[K] } = {
   prefetch_mode: intIn(0, 3),
   threads: threadsOf,
   yield: bool,
@@ -138,16 +136,23 @@ function knobsFrom(
   prefix: string,
   reasons: Reasons,
 ): TuneKnobs {
-  const knobs = {} as Record<Knob, number | boolean | null>;
-  for (const knob of KNOBS) {
+  const read = <K extends Knob>(knob: K): TuneKnobs[K] | null => {
     const value = lookup(knob);
     const checked = value === undefined || value === null ? null : KNOB_CHECKS[knob](value);
-    knobs[knob] = checked;
-    if (checked === null) {
-      reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
-    }
-  }
-  return knobs as unknown as TuneKnobs;
+    if (checked === null) reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
+    return checked;
+  };
+  // In KNOB_CHECKS' order, so the reasons keep the order they always had.
+  return {
+    prefetch_mode: read("prefetch_mode"),
+    threads: read("threads"),
+    yield: read("yield"),
+    "1gb-pages": read("1gb-pages"),
+    priority: read("priority"),
+    "huge-pages-jit": read("huge-pages-jit"),
+    cache_qos: read("cache_qos"),
+    wrmsr: read("wrmsr"),
+  };
 }
 
 const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
