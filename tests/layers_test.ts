@@ -277,3 +277,14 @@ Deno.test("layers: no file in src/ over 500 lines", async () => {
   }
   assertEquals(over, []);
 });
+
+Deno.test("layers: outside data is decoded, never cast through unknown", async () => {
+  const casts: string[] = [];
+  for (const file of graph.keys()) {
+    const text = await Deno.readTextFile(join(ROOT, file));
+    text.split("\n").forEach((line, i) => {
+      if (/\bas unknown as\b|<unknown>\s*\(/.test(line)) casts.push(`${file}:${i + 1}`);
+    });
+  }
+  assertEquals(casts, []);
+});

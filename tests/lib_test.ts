@@ -7,6 +7,16 @@
  */
 
 import { deepEqual as assertEquals } from "node:assert/strict";
+import {
+  array,
+  DecodeError,
+  dict,
+  literal,
+  nullable,
+  number,
+  object,
+  string,
+} from "../src/lib/decode.ts";
 import { arr, bool, int, isObject, num, obj, oneOf, parseObject, str } from "../src/lib/json.ts";
 import { closeQuietly, concatBytes, readInto, readStreamUpTo, readUpTo } from "../src/lib/read.ts";
 import { collapseControl, dropControl, stripAnsi } from "../src/lib/text.ts";
@@ -144,4 +154,58 @@ Deno.test("read: closeQuietly accepts an already closed file and nothing else", 
   } finally {
     await Deno.remove(path);
   }
+});
+
+/** The error a decoder throws, or `null` when it accepts the value. */
+function rejection(decode: (v: unknown, path: string) => unknown, value: unknown): string | null {
+  try {
+    decode(value, "rec");
+    return null;
+  } catch (error) {
+    if (error instanceof DecodeError) return error.message;
+    throw error;
+  }
+}
+
+Deno.test("decode: values are rebuilt from declared keys, or rejected with the path", () => {
+  const rec = object(
+    { name: string, tags: nullable(array(literal("a", "b"))), n: nullable(number) },
+    { extra: number },
+  );
+  assertEquals(rec({ name: "x", tags: ["a"], n: null, junk: 1 }, "rec"), {
+    name: "x",
+    tags: ["a"],
+    n: null,
+  });
+  assertEquals(rec({ name: "x", tags: null, n: 2, extra: 3 }, "rec"), {
+    name: "x",
+    tags: null,
+    n: 2,
+    extra: 3,
+  });
+  assertEquals(rejection(rec, { name: "x", tags: "a", n: 1 }), "rec.tags: expected an array");
+  assertEquals(
+    rejection(rec, { name: "x", tags: ["c"], n: 1 }),
+    'rec.tags[0]: expected one of "a", "b"',
+  );
+  assertEquals(
+    rejection(rec, { name: "x", tags: null }),
+    "rec.n: expected a value (the field is missing)",
+  );
+  assertEquals(
+    rejection(rec, { name: "x", tags: null, n: 1, extra: "3" }),
+    "rec.extra: expected a number",
+  );
+  assertEquals(rejection(rec, [1]), "rec: expected an object");
+  // An inherited name is not a field: only own keys count.
+  assertEquals(
+    rejection(object({ constructor: string }), {}),
+    "rec.constructor: expected a value (the field is missing)",
+  );
+  const map = dict(number);
+  assertEquals(map({ a: 1 }, "rec"), { a: 1 });
+  assertEquals(
+    rejection(map, JSON.parse('{"__proto__": 1}')),
+    "rec: expected an object without a __proto__ key",
+  );
 });

@@ -132,7 +132,7 @@ export function dict<T>(decode: Decoder<T>): Decoder<Record<string, T>> {
     if (!isObject(v)) return fail(path, "an object");
     const out: Record<string, T> = {};
     for (const [key, item] of Object.entries(v)) {
-      if (key === "__proto__") fail(`${path}.__proto__`, "no such key");
+      if (key === "__proto__") fail(path, "an object without a __proto__ key");
       out[key] = decode(item, `${path}.${key}`);
     }
     return out;
