@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import {
   binaryCheck,
   hugepagesLogCheck,
@@ -56,7 +56,6 @@ import { ipScopeCheck } from "./checks/ip_scope.ts";
 import { tuneGapCheck, xmrigVersionCheck } from "./checks/live.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
-export * from "./checks/thresholds.ts";
 export { rigforgeFound } from "./checks/miner.ts";
 export type { Check, CheckStatus, Verdict } from "./checks/types.ts";
 

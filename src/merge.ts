@@ -21,7 +21,7 @@ import { healthSection } from "./merge/health.ts";
 import { rigforgeBlock, tuneSection, watchdogSection } from "./merge/block.ts";
 import { type Source, sourceOf } from "./merge/source.ts";
 import { spliceTopLevel } from "./merge/splice.ts";
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import type { SnapshotRead } from "./snapshot.ts";
 import type { XmrigReply } from "./xmrig.ts";
 
@@ -29,12 +29,22 @@ export { type SpliceEntry, spliceTopLevel } from "./merge/splice.ts";
 import { annotatedBackends, backendAnnotation } from "./merge/backends.ts";
 export {
   type BlockOptions,
+  hashrateWindows,
   maskSecrets,
   rigforgeBlock,
+  tuneGapInputs,
   type XmrigFacts,
   xmrigFacts,
+  xmrigObject,
 } from "./merge/block.ts";
-export { type SnapshotInfo, snapshotInfo, type SnapshotStatus } from "./merge/source.ts";
+export { tuneGap } from "./merge/tune_gap.ts";
+export {
+  dig,
+  type SnapshotInfo,
+  snapshotInfo,
+  type SnapshotStatus,
+  sourceOf,
+} from "./merge/source.ts";
 
 /** The snapshot as the request sees it: the cache's answer and the wall clock (ms). */
 export interface SnapshotView {
@@ -95,15 +105,27 @@ function bodySource(view: SnapshotView): Source {
  * @returns the body text
  */
 export function healthBody(view: SnapshotView, doctor: unknown = null): string {
+  return pretty(healthObject(view, doctor));
+}
+
+/**
+ * The object `/health` serves (what {@link healthBody} prints), for callers that embed it
+ * (`doctor --json`) rather than serve it.
+ *
+ * @param view the snapshot and now
+ * @param doctor the doctor hook's result for this snapshot (`null`: no hook or no snapshot)
+ * @returns the body as an object
+ */
+export function healthObject(view: SnapshotView, doctor: unknown = null): Record<string, unknown> {
   const src = bodySource(view);
-  return pretty({
+  return {
     generated_at: generatedAt(view),
     ...healthSection(src, ""),
     watchdog: watchdogSection(src, "watchdog"),
     doctor: src.info.status === "missing" ? null : doctor ?? null,
     snapshot: src.info,
     reasons: src.log.reasons,
-  });
+  };
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { arr, type Obj, obj, str } from "../src/merge/fields.ts";
+import { arr, type Obj, obj, str } from "../src/lib/json.ts";
 import { freePort } from "./harness/serve_process.ts";
 
 /** Where Debian installs Prometheus. */

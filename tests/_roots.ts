@@ -15,7 +15,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve, sep } from "node:path";
-import { msrOffset } from "../src/probe/msr.ts";
+import { msrOffset } from "../src/probe/msr_registers.ts";
 import { ROOTS_DIR } from "./_context.ts";
 
 const PREFIX = "rigforge-root-";

@@ -17,7 +17,8 @@
  */
 
 import { join } from "node:path";
-import { isoSeconds, serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
+import { isoSeconds } from "../src/lib/time.ts";
+import { serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
 import { freePort, SERVE_COMMAND } from "./harness/serve_process.ts";
 import { fixtureSnapshot } from "./_snapshot.ts";
 

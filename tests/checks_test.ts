@@ -9,12 +9,11 @@ import {
   doctorSection,
   evaluate,
   type EvaluateOptions,
-  MIN_CLOCK_PCT,
-  MIN_RAM_MTS,
   ROOT_ONLY_CHECKS,
   sectionOf,
 } from "../src/checks.ts";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
+import type { ProbeRecords } from "../src/probe.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };
 const USER: EvaluateOptions = { isRoot: false, linux: true };

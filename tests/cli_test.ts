@@ -3,7 +3,7 @@
  * stdout with exit 0, usage errors as one line on stderr plus a hint with exit 2, `--version`.
  */
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { COMMANDS } from "../src/cli/mod.ts";
+import { COMMANDS } from "../src/cli.ts";
 import { VERSION } from "../src/version.ts";
 import { runCli } from "./_cli.ts";
 

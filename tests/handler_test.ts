@@ -10,7 +10,7 @@ import {
   STATUS_TEXT,
 } from "../src/http/handler.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/types.ts";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import type { ProbeRecords } from "../src/probe.ts";
 import { locate } from "../src/rigforge/locate.ts";
 import { serializeSnapshot, type SnapshotRead } from "../src/snapshot.ts";
 import { createXmrigClient, type XmrigPath, type XmrigReply } from "../src/xmrig.ts";

@@ -10,15 +10,13 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { join } from "node:path";
+import { cpuProbe, type CpuRecord, parseCpuinfo } from "../src/probe/cpu.ts";
 import {
-  cpuProbe,
-  type CpuRecord,
   type CpuTimes,
   cpuUtilisation,
-  parseCpuinfo,
   parseProcStat,
   parseUptime,
-} from "../src/probe/cpu.ts";
+} from "../src/probe/cpu_load.ts";
 import { cleanDmiString, firmwareProbe } from "../src/probe/firmware.ts";
 import { hugepagesProbe, parseMeminfo } from "../src/probe/hugepages.ts";
 import { type EnergyReading, powerProbe, wattsBetween } from "../src/probe/power.ts";

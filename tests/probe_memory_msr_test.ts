@@ -20,19 +20,16 @@ import {
   type MemoryRecord,
   summariseMemory,
 } from "../src/probe/memory.ts";
+import { msrProbe, type MsrRecord, msrVerdict } from "../src/probe/msr.ts";
 import {
   checkRegister,
   hex64,
-  type MsrLogStatus,
-  msrProbe,
   type MsrReadback,
-  type MsrRecord,
-  msrVerdict,
-  parseMsrLog,
   PRESET_REGISTERS,
   presetFor,
-  readTail,
-} from "../src/probe/msr.ts";
+} from "../src/probe/msr_registers.ts";
+import { type MsrLogStatus, parseMsrLog } from "../src/probe/msr_log.ts";
+import { readTail } from "../src/probe/log_tail.ts";
 import {
   decodeMemoryDevice,
   decodeSmbiosTable,

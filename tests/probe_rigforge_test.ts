@@ -15,18 +15,15 @@ import { validateConfig } from "../src/rigforge/config.ts";
 import { locate } from "../src/rigforge/locate.ts";
 import type { CommandRunner, ProbeContext, Reasons } from "../src/probe/types.ts";
 import { parseIpScope, parseIsActive, parseUserValue, serviceProbe } from "../src/probe/service.ts";
+import { tuneProbe } from "../src/probe/tune.ts";
+import { JOURNAL_TTL_MS, parseDecision, parseJournalDecisions } from "../src/probe/autotune.ts";
 import {
-  JOURNAL_TTL_MS,
-  parseDecision,
   parseEnvironment,
-  parseJournalDecisions,
-  parseOverrides,
   parseSystemdTimestamp,
   parseTimerShow,
-  parseTuneLog,
   parseUnitFile,
-  tuneProbe,
-} from "../src/probe/tune.ts";
+} from "../src/probe/systemd_unit.ts";
+import { parseOverrides, parseTuneLog } from "../src/probe/tune_files.ts";
 import { parseStrikes, watchdogProbe } from "../src/probe/watchdog.ts";
 import {
   hashesComputedCount,
@@ -38,16 +35,14 @@ import {
   sha256File,
 } from "../src/probe/provenance.ts";
 import { exposureOf, exposureProbe } from "../src/probe/exposure.ts";
+import { configViewProbe, parseConfigMeta, parseControlStatus } from "../src/probe/config_view.ts";
 import {
   canonicalJson,
   configRevision,
-  configViewProbe,
   jqNumber,
   maskSecrets,
-  parseConfigMeta,
-  parseControlStatus,
   writableConfig,
-} from "../src/probe/config_view.ts";
+} from "../src/probe/config_canonical.ts";
 
 const HOMES = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "rigforge");
 const PROFILES = ["zen4", "epyc", "intel", "buildvm"] as const;

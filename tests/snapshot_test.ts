@@ -4,12 +4,12 @@ import {
   rejects as assertRejects,
 } from "node:assert/strict";
 import { join } from "node:path";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import type { ProbeRecords } from "../src/probe.ts";
+import { isoSeconds } from "../src/lib/time.ts";
 import {
   buildSnapshot,
   countersOf,
   createSnapshotCache,
-  isoSeconds,
   parseSnapshot,
   readSnapshotFile,
   serializeSnapshot,

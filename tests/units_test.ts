@@ -15,12 +15,12 @@ import {
 } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { DEFAULT_SNAPSHOT_PATH } from "../src/snapshot.ts";
+import { runInstall } from "../src/cli/install.ts";
 import {
   type InstallEnv,
   parseSystemdVersion,
-  runInstall,
   type SystemctlResult,
-} from "../src/cli/install.ts";
+} from "../src/cli/unit_install.ts";
 import { runUninstall } from "../src/cli/uninstall.ts";
 import { runUnits } from "../src/cli/units.ts";
 import type { Io } from "../src/cli/args.ts";

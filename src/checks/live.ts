@@ -7,8 +7,8 @@
  */
 
 import { tuneGap } from "../merge/tune_gap.ts";
-import type { ProbeRecords } from "../probe/mod.ts";
-import { MAX_PCT_BELOW_BEST } from "./thresholds.ts";
+import type { ProbeRecords } from "../probe.ts";
+import { MAX_PCT_BELOW_BEST } from "../rigforge/thresholds.ts";
 import { type Check, check, reasonOf, reasonText } from "./types.ts";
 
 /**

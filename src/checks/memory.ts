@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "./thresholds.ts";
+import type { ProbeRecords } from "../probe.ts";
+import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, unknownCheck } from "./types.ts";
 
 function memoryUnknown(id: string, title: string, records: ProbeRecords, field: string): Check {

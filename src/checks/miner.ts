@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import { HUGEPAGES_LOG_OK_PCT } from "./thresholds.ts";
+import type { ProbeRecords } from "../probe.ts";
+import { HUGEPAGES_LOG_OK_PCT } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText, unknownCheck } from "./types.ts";
 
 /**

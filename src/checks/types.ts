@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { NullReason, Reasons } from "../probe/types.ts";
+import type { NullReason, Reasons } from "../probe.ts";
 
 /**
  * A check's outcome.

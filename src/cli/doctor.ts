@@ -14,14 +14,10 @@ import {
   rigforgeFound,
   sectionOf,
 } from "../checks.ts";
-import { healthBody } from "../merge.ts";
-import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
-import {
-  buildSnapshot,
-  DEFAULT_INTERVAL_S,
-  DEFAULT_SNAPSHOT_PATH,
-  isoSeconds,
-} from "../snapshot.ts";
+import { healthObject } from "../merge.ts";
+import { type ProbePass, type ProbeRecords, runProbes } from "../probe.ts";
+import { isoSeconds } from "../lib/time.ts";
+import { buildSnapshot, DEFAULT_INTERVAL_S, DEFAULT_SNAPSHOT_PATH } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
@@ -90,13 +86,13 @@ export interface DoctorReport {
   verdict: Evaluation["verdict"];
   /** Every check in doctor's order, `skipped` ones included. */
   checks: Check[];
-  /** The object `/health` would serve for these records (`healthBody` of `src/merge.ts`). */
+  /** The object `/health` would serve for these records (`healthObject` of `src/merge.ts`). */
   health: Record<string, unknown>;
 }
 
 /**
  * Builds the `--json` document. `health` is exactly what `/health` would serve for a snapshot
- * of this pass (`healthBody` from `src/merge.ts`), doctor section included.
+ * of this pass (`healthObject` from `src/merge.ts`), doctor section included.
  *
  * @param pass the probe pass
  * @param evaluation the checks and verdict
@@ -124,7 +120,7 @@ export function doctorReport(
     },
     verdict: evaluation.verdict,
     checks: evaluation.checks,
-    health: JSON.parse(healthBody(view, sectionOf(evaluation))),
+    health: healthObject(view, sectionOf(evaluation)),
   };
 }
 

@@ -11,13 +11,12 @@
  */
 
 import { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
-import { runProbes } from "../probe/mod.ts";
-import type { PreviousCounters } from "../probe/types.ts";
+import { type PreviousCounters, runProbes } from "../probe.ts";
+import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
   serializeSnapshot,
   writeSnapshotAtomic,

@@ -21,13 +21,13 @@
 import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
-import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import type { PreviousCounters, ProbeContext } from "../probe.ts";
+import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
   createSnapshotCache,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
   type Snapshot,
   type SnapshotRead,
@@ -266,7 +266,7 @@ export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): Embed
     const started = passCtx.now();
     try {
       // loaded on first use: a socket-activated server never probes and never loads the probes
-      const { runProbes } = await import("../probe/mod.ts");
+      const { runProbes } = await import("../probe.ts");
       const result = await runProbes(passCtx);
       latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
       const counters = latest.counters;
@@ -333,11 +333,11 @@ async function run(argv: string[], io: Io): Promise<number> {
   const probeCtx = loopbackXmrig === null ? ctx : withLoopbackHttp({ ...ctx }, loopbackXmrig);
   const prober = decision.embedded ? startEmbeddedProber(probeCtx, args.probeIntervalS) : null;
   const cache = createSnapshotCache(args.snapshot);
-  const report = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
+  const log = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
   // Socket-activated with old or no data: the first requests wait for this activation's pass.
   const atStart = initial.ok ? initial.snapshot : null;
   const watch = needsHold(activation !== null, snapshotInfo(atStart, Date.now()).status)
-    ? watchChanges(args.snapshot, report)
+    ? watchChanges(args.snapshot, log)
     : null;
   const hold = watch === null ? null : createHold({
     baseline: atStart,
@@ -345,11 +345,11 @@ async function run(argv: string[], io: Io): Promise<number> {
     now: () => performance.now(),
     read: () => readSnapshotFile(args.snapshot),
     changed: (ms) => watch.changed(ms),
-    onError: report,
+    onError: log,
   });
   const held = hold?.wait().then((outcome) => {
     watch?.close();
-    report(
+    log(
       `first requests held until ${Math.round(performance.now())} ms after the process ` +
         `started (serve's code began at ${Math.round(startedMs)} ms) for the probe ` +
         `pass: ${outcome === "fresh" ? "its snapshot arrived" : "deadline, serving older data"}`,
@@ -361,6 +361,12 @@ async function run(argv: string[], io: Io): Promise<number> {
     burst: args.burst,
     globalRate: args.globalRate,
   });
+  let lastError = -Infinity;
+  const report = (message: string): void => {
+    if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
+    lastError = performance.now();
+    io.stderr(`rigforge-api serve: ${message}\n`);
+  };
   const handler = createHandler({
     auth,
     snapshot: async () => {
@@ -371,6 +377,7 @@ async function run(argv: string[], io: Io): Promise<number> {
     now: () => Date.now(),
     checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
     shedCounts: () => admission.counts(), // rigforge_api_requests_shed_total on /metrics
+    report, // route and doctor failures, also counted on /metrics
   });
 
   const target: ListenTarget = activation ?? {
@@ -378,7 +385,6 @@ async function run(argv: string[], io: Io): Promise<number> {
     host: args.bind ?? config?.apiBind ?? DEFAULT_BIND,
     port: args.port ?? config?.apiPort ?? DEFAULT_PORT,
   };
-  let lastError = -Infinity;
   let server: RunningServer;
   try {
     if (prober !== null) await prober.first; // the first request already has this machine's data
@@ -389,11 +395,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       errorResponse,
       idleExitMs: activation === null ? 0 : args.idleExitS * 1000,
       admission,
-      onError: (message) => {
-        if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
-        lastError = performance.now();
-        io.stderr(`rigforge-api serve: ${message}\n`);
-      },
+      onError: report,
     });
   } catch (error) {
     prober?.stop();

@@ -16,7 +16,7 @@ import {
   mustSystemctl,
   readIfExists,
   realInstallEnv,
-} from "./install.ts";
+} from "./unit_install.ts";
 
 const OPTIONS: OptionSpec = {
   "unit-dir": { type: "string" },

@@ -15,7 +15,7 @@ import {
   realInstallEnv,
   resolveUnitOptions,
   UNIT_FLAGS_HELP,
-} from "./install.ts";
+} from "./unit_install.ts";
 
 const HELP = `rigforge-api units: print the systemd units 'install' would write
 

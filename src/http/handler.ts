@@ -27,6 +27,7 @@
  * @module
  */
 
+import { dropControl } from "../lib/text.ts";
 import {
   backendsBody,
   type DoctorHook,
@@ -35,7 +36,7 @@ import {
   summaryBody,
   tuneBody,
 } from "../merge.ts";
-import { createMetricsRoute, type MetricsRoute } from "../metrics.ts";
+import { createMetricsRoute, type InternalErrorSite, type MetricsRoute } from "../metrics.ts";
 import type { SnapshotRead } from "../snapshot.ts";
 import type { XmrigClient, XmrigReply } from "../xmrig.ts";
 import { type Auth, checkAuth } from "./auth.ts";
@@ -106,6 +107,12 @@ export interface HandlerDeps {
    * `src/http/admission.ts`). Absent: the shed counter is not exposed.
    */
   shedCounts?: () => Readonly<Record<string, number>>;
+  /**
+   * Where internal errors go (a route that failed, the doctor hook that threw): serve passes the
+   * listener's rate-limited stderr reporter. Each error is also counted on `/metrics`
+   * (`rigforge_api_internal_errors_total`). Absent: counted only.
+   */
+  report?: (message: string) => void;
 }
 
 const encoder = new TextEncoder();
@@ -183,9 +190,13 @@ export function requestPath(target: string): string {
  * @returns the handler
  */
 export function createHandler(deps: HandlerDeps): Handler {
-  const doctor = doctorMemo(deps.checks);
-  const bodies = bodyMemo();
   const metrics = createMetricsRoute();
+  const fail = (where: InternalErrorSite, error: unknown): void => {
+    metrics.failed(where);
+    deps.report?.(`${where} failed: ${describeError(error)}`);
+  };
+  const doctor = doctorMemo(deps.checks, (error) => fail("doctor", error));
+  const bodies = bodyMemo();
   const page = statusPageResponse(BASE_HEADERS.filter(([name]) => name !== "Content-Type"));
   const handle = async (request: HttpRequest): Promise<HttpResponse> => {
     if (request.method === "OPTIONS") return PREFLIGHT;
@@ -200,7 +211,8 @@ export function createHandler(deps: HandlerDeps): Handler {
     try {
       if (path === "/metrics") return await metricsRoute(request, deps, doctor, metrics);
       return await route(path, deps, doctor, bodies);
-    } catch {
+    } catch (error) {
+      fail("route", error);
       return errorResponse(500);
     }
   };
@@ -280,8 +292,23 @@ function bodyMemo(): BodyMemo {
   };
 }
 
-/** Runs the doctor hook once per snapshot (records do not change within one snapshot). */
-function doctorMemo(hook: DoctorHook | undefined): (view: SnapshotView) => unknown {
+/**
+ * An internal error as one log line: its type and first line, control characters dropped, at
+ * most 200 characters (the request path is the caller's; no request data is in it).
+ */
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return dropControl(text.split("\n")[0] ?? "").slice(0, 200);
+}
+
+/**
+ * Runs the doctor hook once per snapshot (records do not change within one snapshot). A hook
+ * that throws gives `null` for that snapshot, and the error goes to `onError`.
+ */
+function doctorMemo(
+  hook: DoctorHook | undefined,
+  onError: (error: unknown) => void,
+): (view: SnapshotView) => unknown {
   const seen = new WeakMap<object, unknown>();
   return (view) => {
     const snapshot = view.read.snapshot;
@@ -290,7 +317,8 @@ function doctorMemo(hook: DoctorHook | undefined): (view: SnapshotView) => unkno
       let result: unknown = null;
       try {
         result = hook(snapshot.records);
-      } catch {
+      } catch (error) {
+        onError(error);
         result = null;
       }
       seen.set(snapshot, result);

@@ -16,7 +16,8 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, reasonIn, str } from "./fields.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../lib/json.ts";
+import { reasonIn } from "./fields.ts";
 import { healthSection } from "./health.ts";
 import { dig, type Source, sourceOf } from "./source.ts";
 import { type TuneGap, tuneGap, type TuneGapInputs } from "./tune_gap.ts";
@@ -37,11 +38,20 @@ export interface XmrigFacts {
  */
 export function xmrigFacts(reply: XmrigReply | null): XmrigFacts {
   const parsed = xmrigObject(reply);
-  const total = arr(obj(parsed?.["hashrate"])?.["total"]);
-  return {
-    hashrate: total === null ? null : [num(total[0]), num(total[1]), num(total[2])],
-    version: str(parsed?.["version"], 32),
-  };
+  return { hashrate: hashrateWindows(parsed), version: str(parsed?.["version"], 32) };
+}
+
+/**
+ * XMRig's moving-average hashrates (`hashrate.total`: 10 s, 60 s, 15 min, H/s), decoded once
+ * for the bodies and `/metrics`. A window without data (`null` in XMRig's array) or of the wrong
+ * type reads as `null`.
+ *
+ * @param summary XMRig's summary object (or `null`)
+ * @returns the three windows, or `null` when the summary has no `hashrate.total` array
+ */
+export function hashrateWindows(summary: Obj | null): XmrigFacts["hashrate"] {
+  const total = arr(obj(summary?.["hashrate"])?.["total"]);
+  return total === null ? null : [num(total[0]), num(total[1]), num(total[2])];
 }
 
 const parsedReplies = new WeakMap<object, Obj | null>();
@@ -58,11 +68,7 @@ export function xmrigObject(reply: XmrigReply | null): Obj | null {
   if (reply === null || !reply.ok) return null;
   let parsed = parsedReplies.get(reply);
   if (parsed === undefined) {
-    try {
-      parsed = obj(JSON.parse(reply.text));
-    } catch {
-      parsed = null;
-    }
+    parsed = obj(parseJson(reply.text));
     parsedReplies.set(reply, parsed);
   }
   return parsed;

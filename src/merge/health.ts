@@ -18,8 +18,9 @@
  * @module
  */
 
-import { MIN_CLOCK_PCT } from "../checks/thresholds.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, reasonIn, str } from "./fields.ts";
+import { MIN_CLOCK_PCT } from "../rigforge/thresholds.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, str } from "../lib/json.ts";
+import { reasonIn } from "./fields.ts";
 import type { Source } from "./source.ts";
 
 const MSR_V112: Record<string, "ok" | "fail" | "none"> = {

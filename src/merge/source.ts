@@ -6,10 +6,11 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import type { NullReason } from "../probe/types.ts";
-import { parseTime, type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
-import { int, num, type Obj, obj, reasonIn, type ReasonLog, reasonLog } from "./fields.ts";
+import type { NullReason, ProbeRecords } from "../probe.ts";
+import { parseTime } from "../lib/time.ts";
+import { type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
+import { int, num, type Obj, obj } from "../lib/json.ts";
+import { reasonIn, type ReasonLog, reasonLog } from "./fields.ts";
 
 /** Freshness of the snapshot as judged at request time. */
 export type SnapshotStatus = "fresh" | "stale" | "missing";

@@ -10,6 +10,7 @@
  */
 
 import { join } from "node:path";
+import { collapseControl } from "../lib/text.ts";
 import {
   configRevision,
   configSecrets,
@@ -18,22 +19,10 @@ import {
   sortKeys,
   writableConfig,
 } from "./config_canonical.ts";
-import { absentOrCorrupt, mergeReasons, parseObject } from "./json.ts";
+import { parseObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
-
-export {
-  canonicalJson,
-  configRevision,
-  configSecrets,
-  jqNumber,
-  maskSecrets,
-  redactSecrets,
-  SECRET,
-  sortKeys,
-  type WritableConfig,
-  writableConfig,
-} from "./config_canonical.ts";
 
 /** Provenance of the current config. */
 export interface ConfigMeta {
@@ -138,9 +127,6 @@ export function parseConfigMeta(text: string): {
   };
 }
 
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARS = /[\x00-\x1f\x7f]+/g;
-
 /**
  * Parses RigForge's control status record (`/var/lib/rigforge-control/status.json`). The free
  * text `reason` has control characters collapsed, is cut to 300 characters and has every
@@ -162,7 +148,7 @@ export function parseControlStatus(
   let reason: string | null = null;
   const raw = obj["reason"];
   if (typeof raw === "string" && raw.trim() !== "") {
-    reason = redactSecrets(raw, secrets).replace(CONTROL_CHARS, " ").trim().slice(0, 300);
+    reason = collapseControl(redactSecrets(raw, secrets)).trim().slice(0, 300);
   } else reasons["reason"] = raw === undefined || raw === null || raw === "" ? "absent" : "corrupt";
   return {
     value: {

@@ -20,16 +20,8 @@
  * @module
  */
 
-import {
-  type CpuTimes,
-  failed,
-  type Load,
-  measureLoad,
-  put,
-  readParsed,
-  type Result,
-  value,
-} from "./cpu_load.ts";
+import { dropControl } from "../lib/text.ts";
+import { type CpuTimes, type Load, measureLoad, readParsed } from "./cpu_load.ts";
 import {
   countNodes,
   type Cpufreq,
@@ -39,15 +31,8 @@ import {
   readSmt,
   readThrottle,
 } from "./cpu_sysfs.ts";
+import { failed, put, type Result, value } from "./result.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
-
-export {
-  type CpuTimes,
-  cpuUtilisation,
-  parseProcStat,
-  parseUptime,
-  type Utilisation,
-} from "./cpu_load.ts";
 
 /** What the first `/proc/cpuinfo` entry says the CPU is. Reused by the MSR probe. */
 export interface CpuIdentity {
@@ -158,8 +143,7 @@ function decimal(value: string | undefined, key: string): number | null {
 
 /** Drops control characters (terminal escapes) and caps the length of a kernel-supplied string. */
 function printable(value: string | undefined): string | null {
-  // deno-lint-ignore no-control-regex
-  const clean = value?.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 256);
+  const clean = value === undefined ? undefined : dropControl(value).trim().slice(0, 256);
   return clean ? clean : null;
 }
 

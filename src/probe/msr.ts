@@ -20,7 +20,8 @@
 
 import { join } from "node:path";
 import { parseCpuinfo } from "./cpu.ts";
-import { LOG_TAIL_BYTES, type MsrLogStatus, parseMsrLog, readTail } from "./msr_log.ts";
+import { LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
+import { type MsrLogStatus, parseMsrLog } from "./msr_log.ts";
 import {
   checkRegister,
   MSR_DEVICE,
@@ -33,29 +34,6 @@ import {
 } from "./msr_registers.ts";
 import { exists, machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
-
-export {
-  LOG_TAIL_BYTES,
-  MAX_LOG_LINE,
-  type MsrLogStatus,
-  parseMsrLog,
-  readTail,
-} from "./msr_log.ts";
-export {
-  checkRegister,
-  hex64,
-  MSR_DEVICE,
-  MSR_IMAGE_STRIDE,
-  msrOffset,
-  type MsrPreset,
-  type MsrReadback,
-  type MsrRegister,
-  PRESET_REGISTERS,
-  presetFor,
-  readRegisters,
-  type RegisterCheck,
-  summariseReadback,
-} from "./msr_registers.ts";
 
 const PRESETS = new Set<string>(Object.keys(PRESET_REGISTERS));
 

@@ -25,7 +25,7 @@ import {
   type PairedPower,
   pairPower,
 } from "./power_pair.ts";
-import { isoSeconds } from "./time.ts";
+import { isoSeconds } from "../lib/time.ts";
 import { listDir, machinePath, readAttribute, readInteger, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 

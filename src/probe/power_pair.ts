@@ -13,7 +13,7 @@
  */
 
 import type { XmrigReply } from "../xmrig.ts";
-import { isObj, parseJson } from "./json.ts";
+import { isObject, parseJson } from "../lib/json.ts";
 import type { EnergyReading } from "./power.ts";
 import type { NullReason } from "./types.ts";
 
@@ -60,8 +60,8 @@ export interface PairedPower {
 export function hashrate60(reply: XmrigReply): number | NullReason {
   if (!reply.ok) return "not-running";
   const parsed = parseJson(reply.text);
-  const hashrate = isObj(parsed) ? parsed["hashrate"] : null;
-  const total = isObj(hashrate) ? hashrate["total"] : null;
+  const hashrate = isObject(parsed) ? parsed["hashrate"] : null;
+  const total = isObject(hashrate) ? hashrate["total"] : null;
   if (!Array.isArray(total)) return "corrupt";
   const value: unknown = total[1];
   if (value === null) return "not-running";

@@ -12,7 +12,9 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse, type ParseError } from "jsonc-parser";
-import { absentOrCorrupt, isObj, mergeReasons } from "./json.ts";
+import { closeQuietly } from "../lib/read.ts";
+import { isObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { readText, reasonOf } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -70,9 +72,9 @@ const RANDOMX_KNOBS = [
  * @returns the layout, or `null` when there is no `cpu` object
  */
 export function layoutOf(config: unknown): XmrigLayout | null {
-  if (!isObj(config) || !isObj(config["cpu"])) return null;
+  if (!isObject(config) || !isObject(config["cpu"])) return null;
   const cpu = config["cpu"];
-  const randomx = isObj(config["randomx"]) ? config["randomx"] : {};
+  const randomx = isObject(config["randomx"]) ? config["randomx"] : {};
   const knobs = (block: Record<string, unknown>, keys: readonly string[]) => {
     const out: Record<string, Knob> = {};
     for (const key of keys) {
@@ -217,10 +219,10 @@ export function parseXmrigHttp(
   } catch {
     return { value: null, why: "corrupt" };
   }
-  if (errors.length > 0 || !isObj(config)) return { value: null, why: "corrupt" };
+  if (errors.length > 0 || !isObject(config)) return { value: null, why: "corrupt" };
   const block = config["http"];
   if (block === undefined || block === null) return { value: null, why: "absent" };
-  if (!isObj(block)) return { value: null, why: "corrupt" };
+  if (!isObject(block)) return { value: null, why: "corrupt" };
   const reasons: Reasons = {};
   const pick = <T>(key: string, field: string, ok: (v: unknown) => v is T): T | null => {
     const v = block[key];
@@ -336,11 +338,7 @@ async function hashStream(
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 

@@ -10,8 +10,9 @@
  */
 
 import { SECRET } from "./config_canonical.ts";
-import { absentOrCorrupt, isObj, type JsonObject, parseJson } from "./json.ts";
-import { isoSeconds } from "./time.ts";
+import { isObject, type Obj, parseJson } from "../lib/json.ts";
+import { absentOrCorrupt } from "./json.ts";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import type { Reasons } from "./types.ts";
 
 /** The knobs RigForge's `tune` sweeps, normalised (`prefetch_mode`, not `scratchpad_…`). */
@@ -101,17 +102,15 @@ export interface LastTuneRun {
 export const TUNE_TARGETS = { perf: "performance", efficiency: "efficiency" } as const;
 
 type Knob = keyof TuneKnobs;
-type Check = (value: unknown) => number | boolean | null;
-
-const intIn = (min: number, max: number): Check => (value) =>
+const intIn = (min: number, max: number) => (value: unknown): number | null =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max
     ? value
     : null;
-const bool: Check = (value) => (typeof value === "boolean" ? value : null);
-const threadsOf: Check = (value) =>
+const bool = (value: unknown): boolean | null => (typeof value === "boolean" ? value : null);
+const threadsOf = (value: unknown): number | null =>
   Array.isArray(value) ? (value.length <= 4096 ? value.length : null) : intIn(-1, 4096)(value);
 
-const KNOB_CHECKS: Record<Knob, Check> = {
+const KNOB_CHECKS: { [K in Knob]: (value: unknown) => TuneKnobs[K] } = {
   prefetch_mode: intIn(0, 3),
   threads: threadsOf,
   yield: bool,
@@ -142,16 +141,23 @@ function knobsFrom(
   prefix: string,
   reasons: Reasons,
 ): TuneKnobs {
-  const knobs = {} as Record<Knob, number | boolean | null>;
-  for (const knob of KNOBS) {
+  const read = <K extends Knob>(knob: K): TuneKnobs[K] | null => {
     const value = lookup(knob);
     const checked = value === undefined || value === null ? null : KNOB_CHECKS[knob](value);
-    knobs[knob] = checked;
-    if (checked === null) {
-      reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
-    }
-  }
-  return knobs as unknown as TuneKnobs;
+    if (checked === null) reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
+    return checked;
+  };
+  // In KNOB_CHECKS' order, so the reasons keep the order they always had.
+  return {
+    prefetch_mode: read("prefetch_mode"),
+    threads: read("threads"),
+    yield: read("yield"),
+    "1gb-pages": read("1gb-pages"),
+    priority: read("priority"),
+    "huge-pages-jit": read("huge-pages-jit"),
+    cache_qos: read("cache_qos"),
+    wrmsr: read("wrmsr"),
+  };
 }
 
 const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
@@ -160,8 +166,8 @@ const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerpr
 function redactCredentials(value: unknown, depth = 0): unknown {
   if (depth > 32) return null;
   if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
-  if (!isObj(value)) return value;
-  const out: JsonObject = {};
+  if (!isObject(value)) return value;
+  const out: Obj = {};
   for (const [key, v] of Object.entries(value)) {
     out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
       ? { ...SECRET }
@@ -182,18 +188,18 @@ function redactCredentials(value: unknown, depth = 0): unknown {
 export function parseOverrides(json: string): Parsed<AppliedTune> | null {
   try {
     const raw = parseJson(json);
-    if (!isObj(raw)) return null;
+    if (!isObject(raw)) return null;
     const reasons: Reasons = {};
     const knobs = knobsFrom(
       (knob) => {
         const [section, key] = OVERRIDE_PATHS[knob];
         const block = raw[section];
-        return isObj(block) ? block[key] : undefined;
+        return isObject(block) ? block[key] : undefined;
       },
       "knobs.",
       reasons,
     );
-    return { value: { raw: redactCredentials(raw) as JsonObject, knobs }, reasons };
+    return { value: { raw: redactCredentials(raw) as Obj, knobs }, reasons };
   } catch {
     return null; // pathological nesting
   }
@@ -229,7 +235,7 @@ function numberOf(
 }
 
 /** Knobs of a tune-log entry (flat keys; `best` says `scratchpad_prefetch_mode`). */
-function logKnobs(entry: JsonObject, prefix: string, reasons: Reasons): TuneKnobs {
+function logKnobs(entry: Obj, prefix: string, reasons: Reasons): TuneKnobs {
   return knobsFrom(
     (knob) =>
       knob === "prefetch_mode"
@@ -255,9 +261,9 @@ function knobKey(knobs: TuneKnobs): string {
  */
 export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastTuneRun> | null {
   const log = parseJson(json);
-  if (!isObj(log)) return null;
+  if (!isObject(log)) return null;
   const reasons: Reasons = {};
-  const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
+  const finished_at = mtimeMs === null ? null : isoSecondsOrNull(mtimeMs);
   if (finished_at === null) reasons["finished_at"] = reasons["finished_at_source"] = "absent";
   const target = enumOf(log["target"], ["perf", "efficiency"] as const, "target", reasons);
   const target_setting = target === null ? null : TUNE_TARGETS[target];
@@ -271,7 +277,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
 
   let best: TuneBest | null = null;
   const rawBest = log["best"];
-  if (isObj(rawBest)) {
+  if (isObject(rawBest)) {
     const knobs = logKnobs(rawBest, "best.", reasons);
     best = { ...knobs, hashrate: numberOf(rawBest["hashrate"], "best.hashrate", reasons) };
   } else reasons["best"] = absentOrCorrupt(rawBest);
@@ -293,7 +299,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
     hugepages_capped_count = 0;
     const bestKey = best === null ? null : knobKey(best);
     for (const entry of results.slice(0, 100_000)) {
-      if (!isObj(entry)) continue;
+      if (!isObject(entry)) continue;
       const key = knobKey(logKnobs(entry, "", {}));
       distinct.add(key);
       if (entry["throttled"] === true) throttled_count++;

@@ -13,6 +13,7 @@ import type { RigforgeConfig } from "../rigforge/config.ts";
 import type { XmrigReply } from "../xmrig.ts";
 import type { ControlReply } from "./loopback.ts";
 import type { EnergySample } from "./power_pair.ts";
+import type { RigforgePaths } from "../rigforge/locate.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
 export type NullReason =
@@ -37,6 +38,20 @@ export type NullReason =
   /** A virtual machine: the value would describe the host's hardware, which is not visible. */
   | "virtual-machine";
 
+/** Every {@link NullReason}, for decoders of records read back from a file. */
+export const NULL_REASONS: readonly NullReason[] = [
+  "needs-root",
+  "absent",
+  "unsupported",
+  "unreadable",
+  "corrupt",
+  "timeout",
+  "not-running",
+  "warming-up",
+  "miner-inactive",
+  "virtual-machine",
+];
+
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
 
@@ -55,16 +70,6 @@ export type CommandRunner = (
   args: readonly string[],
   options?: { timeoutMs?: number; maxBytes?: number },
 ) => Promise<CommandResult>;
-
-/** Where RigForge lives on this machine, as located by `src/rigforge/locate.ts`. */
-export interface RigforgePaths {
-  /** RigForge's checkout (`SCRIPT_DIR`): holds `config.json`, `VERSION`, `rigforge.sh`. */
-  home: string;
-  /** The worker root (`WORKER_ROOT`): holds `xmrig/`, `xmrig.log`, tune and watchdog files. */
-  workerRoot: string;
-  /** The config file that was read, or would have been read. */
-  configPath: string;
-}
 
 /** Raw counters carried from one probe pass to the next, for rates over the probe interval. */
 export interface PreviousCounters {

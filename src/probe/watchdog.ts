@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import { readText } from "./read.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -94,9 +95,7 @@ export async function collectWatchdog(ctx: ProbeContext): Promise<WatchdogRecord
   try {
     const info = await Deno.stat(join(worker, "watchdog.thermal-hold"));
     record.thermal_hold = true;
-    record.thermal_hold_since = info.mtime === null
-      ? null
-      : info.mtime.toISOString().replace(/\.\d{3}Z$/, "Z");
+    record.thermal_hold_since = info.mtime === null ? null : isoSecondsOrNull(info.mtime.getTime());
     if (record.thermal_hold_since === null) reasons["thermal_hold_since"] = "unsupported";
     else record.thermal_hold_since_source = "mtime";
   } catch (error) {

@@ -8,7 +8,7 @@
  */
 
 import type { XmrigReply } from "../xmrig.ts";
-import { isObj, parseJson } from "./json.ts";
+import { isObject, parseJson } from "../lib/json.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
 /** The `xmrig_api` probe's record. */
@@ -41,13 +41,13 @@ export function parseXmrigSummary(reply: XmrigReply): XmrigApiRecord {
   };
   if (!reply.ok) return fail("not-running", false);
   const parsed = parseJson(reply.text);
-  if (!isObj(parsed)) return fail("corrupt", false);
+  if (!isObject(parsed)) return fail("corrupt", false);
   const version = typeof parsed["version"] === "string" &&
       /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$/.test(parsed["version"])
     ? parsed["version"]
     : null;
   if (version === null) reasons["version"] = "corrupt";
-  const hashrate = isObj(parsed["hashrate"]) ? parsed["hashrate"] : null;
+  const hashrate = isObject(parsed["hashrate"]) ? parsed["hashrate"] : null;
   const total = Array.isArray(hashrate?.["total"]) ? hashrate["total"] as unknown[] : null;
   const out: XmrigApiRecord["hashrate"] = { ...empty };
   WINDOWS.forEach((w, i) => {

@@ -16,7 +16,8 @@
  */
 
 import { basename, dirname } from "node:path";
-import { parseTime, type Snapshot } from "../snapshot.ts";
+import { parseTime } from "../lib/time.ts";
+import type { Snapshot } from "./types.ts";
 import type { SnapshotFileRead } from "./cache.ts";
 
 /** How long after the `serve` process started a held request is answered at the latest, ms. */
