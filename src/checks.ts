@@ -57,6 +57,7 @@ import { tuneGapCheck, xmrigVersionCheck } from "./checks/live.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
 export { rigforgeFound } from "./checks/miner.ts";
+export { type TuneGap, tuneGap, type TuneGapInputs } from "./checks/tune_gap.ts";
 export type { Check, CheckStatus, Verdict } from "./checks/types.ts";
 
 /** How doctor (or `/health`) runs. */

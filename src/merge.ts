@@ -37,7 +37,7 @@ export {
   xmrigFacts,
   xmrigObject,
 } from "./merge/block.ts";
-export { tuneGap } from "./merge/tune_gap.ts";
+export { tuneGap } from "./checks.ts";
 export {
   dig,
   type SnapshotInfo,

@@ -45,6 +45,8 @@ export type {
 export {
   type CommandResult,
   type CommandRunner,
+  type ControlReply,
+  type EnergySample,
   NULL_REASONS,
   type NullReason,
   type PreviousCounters,
@@ -57,6 +59,8 @@ export { replayRunner, runCommand } from "./probe/command.ts";
 export { type AutotuneDecision, unknownAutotune } from "./probe/autotune.ts";
 export type { TuneKnobs } from "./probe/tune_files.ts";
 export type { MsrVerdict } from "./probe/msr.ts";
+export { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "./probe/loopback.ts";
+export { HISTORY_MAX } from "./probe/power_pair.ts";
 
 /** Every probe's record, by probe name; `null` when the probe failed as a whole. */
 export interface ProbeRecords {

@@ -30,6 +30,7 @@ export {
   type SnapshotFileRead,
   type SnapshotRead,
 } from "./snapshot/cache.ts";
+export { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "./snapshot/hold.ts";
 export { parseSnapshot } from "./snapshot/parse.ts";
 export { RECORD_NAMES } from "./snapshot/records.ts";
 export type { Snapshot } from "./snapshot/types.ts";

@@ -24,32 +24,33 @@ interface Layer {
 const LAYERS: Layer[] = [
   { name: "lib", owns: ["src/lib/", "src/ip.ts", "src/version.ts"], mayImport: [] },
   { name: "rigforge", owns: ["src/rigforge/"], mayImport: ["lib"] },
-  { name: "probe", owns: ["src/probe.ts", "src/probe/"], mayImport: ["lib", "rigforge"] },
+  // XMRig's local API client: the probe asks it on loopback (the 60 s power pair), merge reads it.
   { name: "xmrig", owns: ["src/xmrig.ts"], mayImport: ["lib"] },
+  { name: "probe", owns: ["src/probe.ts", "src/probe/"], mayImport: ["lib", "rigforge", "xmrig"] },
   {
     name: "snapshot",
     owns: ["src/snapshot.ts", "src/snapshot/"],
-    mayImport: ["lib", "rigforge", "probe"],
+    mayImport: ["lib", "rigforge", "xmrig", "probe"],
   },
   {
     name: "checks",
     owns: ["src/checks.ts", "src/checks/"],
-    mayImport: ["lib", "rigforge", "probe"],
+    mayImport: ["lib", "rigforge", "xmrig", "probe"],
   },
   {
     name: "merge",
     owns: ["src/merge.ts", "src/merge/"],
-    mayImport: ["lib", "rigforge", "probe", "xmrig", "snapshot"],
+    mayImport: ["lib", "rigforge", "probe", "xmrig", "snapshot", "checks"],
   },
   {
     name: "metrics",
     owns: ["src/metrics.ts", "src/metrics/"],
-    mayImport: ["lib", "rigforge", "probe", "xmrig", "snapshot", "merge"],
+    mayImport: ["lib", "rigforge", "probe", "xmrig", "snapshot", "checks", "merge"],
   },
   { name: "wire", owns: ["src/http/types.ts"], mayImport: ["lib"] },
   {
     name: "handler",
-    owns: ["src/http/handler.ts", "src/http/auth.ts"],
+    owns: ["src/http/handler.ts", "src/http/auth.ts", "src/http/status_page.ts"],
     mayImport: ["lib", "rigforge", "probe", "xmrig", "snapshot", "merge", "metrics", "wire"],
   },
   // The transport takes the handler (and everything it answers with) as a value.

@@ -19,7 +19,8 @@ import {
 } from "../src/probe/cpu_load.ts";
 import { cleanDmiString, firmwareProbe } from "../src/probe/firmware.ts";
 import { hugepagesProbe, parseMeminfo } from "../src/probe/hugepages.ts";
-import { type EnergyReading, powerProbe, wattsBetween } from "../src/probe/power.ts";
+import { powerProbe, wattsBetween } from "../src/probe/power.ts";
+import type { EnergyReading } from "../src/probe/types.ts";
 import { choosePackage, parseMillidegrees, thermalProbe } from "../src/probe/thermal.ts";
 import type { ProbeContext, Reasons } from "../src/probe/types.ts";
 import { fixtureContext, ROOTS_DIR } from "./_context.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { tuneGap } from "../merge/tune_gap.ts";
+import { tuneGap } from "./tune_gap.ts";
 import type { ProbeRecords } from "../probe.ts";
 import { MAX_PCT_BELOW_BEST } from "../rigforge/thresholds.ts";
 import { type Check, check, reasonOf, reasonText } from "./types.ts";

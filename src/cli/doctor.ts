@@ -21,7 +21,7 @@ import { buildSnapshot, DEFAULT_INTERVAL_S, DEFAULT_SNAPSHOT_PATH } from "../sna
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
-import { PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
+import { PROBE_XMRIG, withLoopbackHttp } from "../probe.ts";
 import { previousCounters } from "./probe.ts";
 
 const HELP = `rigforge-api doctor: check this rig the way RigForge's doctor does, and more

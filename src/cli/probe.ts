@@ -10,7 +10,7 @@
  * @module
  */
 
-import { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "../probe/loopback.ts";
+import { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "../probe.ts";
 import { type PreviousCounters, runProbes } from "../probe.ts";
 import { parseTime } from "../lib/time.ts";
 import {

@@ -34,7 +34,7 @@ import {
 } from "../snapshot.ts";
 import { isIPv4, isIPv6 } from "../ip.ts";
 import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
-import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot/hold.ts";
+import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
@@ -53,7 +53,7 @@ import {
   UsageError,
 } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
-import { loopbackOrigin, withLoopbackHttp } from "../probe/loopback.ts";
+import { loopbackOrigin, withLoopbackHttp } from "../probe.ts";
 
 /** Default `--xmrig`. */
 export const DEFAULT_XMRIG = "http://127.0.0.1:8080";

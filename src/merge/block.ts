@@ -20,7 +20,7 @@ import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../li
 import { reasonIn } from "./fields.ts";
 import { healthSection } from "./health.ts";
 import { dig, type Source, sourceOf } from "./source.ts";
-import { type TuneGap, tuneGap, type TuneGapInputs } from "./tune_gap.ts";
+import { type TuneGap, tuneGap, type TuneGapInputs } from "../checks.ts";
 
 /** What the block needs from XMRig's summary (parsed only for these numbers). */
 export interface XmrigFacts {

@@ -12,7 +12,7 @@ import { configSecrets } from "./config_canonical.ts";
 import { parseControlStatus } from "./config_view.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-import type { ControlReply } from "./loopback.ts";
+import type { ControlReply } from "./types.ts";
 
 /** The `control_receiver` probe's record. */
 export interface ControlReceiverRecord {

@@ -8,10 +8,9 @@
  */
 
 import { fetchXmrig, readCapped, xmrigOrigin } from "../xmrig.ts";
-import type { ProbeContext } from "./types.ts";
+import type { ControlReply, ProbeContext } from "./types.ts";
 
 /** What the receiver answered: its HTTP status and body, or a fixed error word. */
-export type ControlReply = { status: number; text: string } | { error: string };
 
 /** Default `--xmrig`: XMRig's API as RigForge configures it (port 8080 is fixed). */
 export const PROBE_XMRIG = "http://127.0.0.1:8080";

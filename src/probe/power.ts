@@ -18,24 +18,17 @@
  */
 
 import { parseUptime } from "./cpu_load.ts";
-import {
-  type EnergySample,
-  hashrate60,
-  keepHistory,
-  type PairedPower,
-  pairPower,
-} from "./power_pair.ts";
+import { hashrate60, keepHistory, type PairedPower, pairPower } from "./power_pair.ts";
 import { isoSeconds } from "../lib/time.ts";
 import { listDir, machinePath, readAttribute, readInteger, readText } from "./read.ts";
-import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
-
-/** Energy counters read at one moment. */
-export interface EnergyReading {
-  /** Seconds since boot (`/proc/uptime`) at the reading. */
-  uptime_s: number;
-  /** Zone id (`intel-rapl:0`) → its counter (µJ) and the counter's wrap range (µJ). */
-  zones: Record<string, { energy_uj: number; max_energy_range_uj: number | null }>;
-}
+import type {
+  EnergyReading,
+  EnergySample,
+  NullReason,
+  Probe,
+  ProbeContext,
+  Reasons,
+} from "./types.ts";
 
 /** One RAPL package zone. */
 export interface RaplZone {

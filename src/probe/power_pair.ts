@@ -14,8 +14,7 @@
 
 import type { XmrigReply } from "../xmrig.ts";
 import { isObject, parseJson } from "../lib/json.ts";
-import type { EnergyReading } from "./power.ts";
-import type { NullReason } from "./types.ts";
+import type { EnergyReading, EnergySample, NullReason } from "./types.ts";
 
 /** The window hashrate and power are paired over, seconds (XMRig's `hashrate.total[1]`). */
 export const PAIR_WINDOW_S = 60;
@@ -28,12 +27,6 @@ export const HISTORY_MAX = 16;
  * one wrap only, and RAPL's ~262 kJ range takes over 10 minutes to wrap even at 400 W.
  */
 export const MAX_STEP_S = 120;
-
-/** One kept counter reading: `/proc/uptime` seconds and `energy_uj` per zone id. */
-export interface EnergySample {
-  uptime_s: number;
-  energy_uj: Record<string, number>;
-}
 
 /** Hashrate and power over one window. */
 export interface PairedPower {

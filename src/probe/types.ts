@@ -11,8 +11,6 @@
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
 import type { XmrigReply } from "../xmrig.ts";
-import type { ControlReply } from "./loopback.ts";
-import type { EnergySample } from "./power_pair.ts";
 import type { RigforgePaths } from "../rigforge/locate.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
@@ -130,4 +128,21 @@ export interface Probe<T> {
 export interface ProbeFailure {
   reason: NullReason;
   message: string;
+}
+
+/** A loopback HTTP answer (status and body text), or why there was none (fixed words). */
+export type ControlReply = { status: number; text: string } | { error: string };
+
+/** One kept counter reading: `/proc/uptime` seconds and `energy_uj` per zone id. */
+export interface EnergySample {
+  uptime_s: number;
+  energy_uj: Record<string, number>;
+}
+
+/** Energy counters read at one moment. */
+export interface EnergyReading {
+  /** Seconds since boot (`/proc/uptime`) at the reading. */
+  uptime_s: number;
+  /** Zone id (`intel-rapl:0`) → its counter (µJ) and the counter's wrap range (µJ). */
+  zones: Record<string, { energy_uj: number; max_energy_range_uj: number | null }>;
 }

@@ -10,7 +10,7 @@ import { parseTime } from "../lib/time.ts";
 import type { PreviousCounters, ProbeFailure, ProbePass } from "../probe.ts";
 import { type DecodedRecords, decodeRecords, RECORD_NAMES } from "./records.ts";
 import type { Snapshot } from "./types.ts";
-import { type EnergySample, HISTORY_MAX } from "../probe/power_pair.ts";
+import { type EnergySample, HISTORY_MAX } from "../probe.ts";
 
 /** The deepest nesting a snapshot may have (real ones are 7 levels deep). */
 export const MAX_SNAPSHOT_DEPTH = 64;

@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { NullReason } from "../probe/types.ts";
+import type { NullReason } from "../probe.ts";
 
 /** The comparison, as served (`rigforge.tune.vs_best`, `/tune`, `/metrics`, doctor). */
 export interface TuneGap {
