@@ -123,6 +123,26 @@ export async function realInstallEnv(): Promise<InstallEnv> {
   };
 }
 
+/**
+ * The "files only, no systemctl" flags of `install` and `uninstall`. `--no-start` is the
+ * documented spelling; `--no-stop` means the same in both commands, so a packaging script can
+ * use one word for both steps.
+ */
+export const FILES_ONLY_OPTIONS: OptionSpec = {
+  "no-start": { type: "boolean" },
+  "no-stop": { type: "boolean" },
+};
+
+/**
+ * Whether the command line asked for files only (no systemctl): `--no-start` or `--no-stop`.
+ *
+ * @param values parsed flags of `install` or `uninstall`
+ * @returns true when either spelling was given
+ */
+export function filesOnly(values: Record<string, string | boolean | undefined>): boolean {
+  return values["no-start"] === true || values["no-stop"] === true;
+}
+
 /** The flags of `install` (and of `units`, which accepts the same). */
 export const INSTALL_OPTIONS: OptionSpec = {
   port: { type: "string" },
@@ -137,7 +157,7 @@ export const INSTALL_OPTIONS: OptionSpec = {
   burst: { type: "string" },
   "global-rate": { type: "string" },
   "probe-interval": { type: "string" },
-  "no-start": { type: "boolean" },
+  ...FILES_ONLY_OPTIONS,
   force: { type: "boolean" },
 };
 
@@ -418,7 +438,8 @@ OPTIONS:
 ${UNIT_FLAGS_HELP}
   --unit-dir DIR        where to write the units (default ${DEFAULT_UNIT_DIR})
   --no-start            only write the unit files: no systemctl at all (for packaging and
-                        image builds; with --unit-dir it also runs without root)
+                        image builds; with --unit-dir it also runs without root); --no-stop
+                        is accepted as the same flag
   --force               install although config.json says "api": "disabled", and overwrite
                         unit files rigforge-api did not write
   -h, --help            show this help
@@ -443,7 +464,7 @@ EXAMPLES:
  */
 export async function runInstall(argv: string[], io: Io, env: InstallEnv): Promise<number> {
   const values = parseCommandArgs(argv, INSTALL_OPTIONS);
-  const noStart = values["no-start"] === true;
+  const noStart = filesOnly(values);
   const force = values["force"] === true;
   const unitDirFlag = typeof values["unit-dir"] === "string" ? values["unit-dir"] : undefined;
   const refusal = environmentRefusal(env, noStart, unitDirFlag !== undefined);
