@@ -45,6 +45,8 @@ export interface ServeOptions {
    * to prove that no heap grows without bound).
    */
   v8Flags?: readonly string[];
+  /** The program's command line (default: `SERVE_COMMAND`; the compile test passes the binary). */
+  command?: readonly string[];
   /** How long to wait for the startup line, ms (default 30 000: a cold `deno run`). */
   startTimeoutMs?: number;
 }
@@ -176,7 +178,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
     "off",
     ...(options.args ?? []),
   ];
-  const deno = withV8Flags(SERVE_COMMAND, options.v8Flags ?? []);
+  const deno = withV8Flags(options.command ?? SERVE_COMMAND, options.v8Flags ?? []);
   const socket = options.activation === "socket";
   const port = socket ? freePort() : 0;
   const command = socket
