@@ -14,6 +14,7 @@ import { ROOTS_DIR } from "./_context.ts";
 import { percentile, toBytes } from "./_rawhttp.ts";
 import { type ServeHandle, startServe } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
+import { waitFor } from "./_wait.ts";
 
 /** A stand-in XMRig in its own process (in this one it would compete with the load for the CPU). */
 async function standinProcess(token: string): Promise<{ url: string; stop(): Promise<void> }> {
@@ -70,6 +71,13 @@ export interface LoadOptions {
   v8Flags?: readonly string[];
   /** Extra work running beside the load (hostile clients in the soak), given the port. */
   beside?: (port: number, done: () => boolean) => Promise<void>;
+  /**
+   * Keep the load going past `requests` until the probe has rewritten the snapshot this many
+   * times and two different snapshots were served (default 0: stop at `requests`). A fast
+   * machine can finish the requests before a second probe pass; the condition is waited for,
+   * not assumed from the wall clock.
+   */
+  minProbeRuns?: number;
 }
 
 /** What a load run measured. */
@@ -227,7 +235,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let torn = 0;
   const errorSamples: string[] = [];
   const stamps = new Set<string>();
-  const latencies = new Float64Array(options.requests);
+  const latencies: number[] = [];
   let probeRuns = 0;
   let probeFailures = 0;
   let rssAfter1k = 0;
@@ -238,6 +246,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const prober = (async () => {
     if (options.probeEveryMs <= 0) return;
     while (!finished) {
+      // The probe's period is the scenario (RigForge's timer rewrites the snapshot on a
+      // period), not a wait for some condition.
       await new Promise((resolve) => setTimeout(resolve, options.probeEveryMs));
       if (finished) break;
       const result = await runCli(probeArgs, { cwd: serve.dir });
@@ -251,8 +261,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     toBytes(`GET ${path} HTTP/1.1\r\nHost: rig\r\nAuthorization: Bearer ${LOAD_TOKEN}\r\n\r\n`)
   );
   const started = performance.now();
+  const minProbeRuns = options.minProbeRuns ?? 0;
+  // Past `requests`, the load goes on until the probe condition holds; the limit only stops a
+  // broken probe from hanging the run (the caller's assertions then say what never happened).
+  let extraUntil = Infinity;
+  const more = () => {
+    if (sent < options.requests) return true;
+    if (probeRuns >= minProbeRuns && (minProbeRuns === 0 || stamps.size >= 2)) return false;
+    if (extraUntil === Infinity) extraUntil = performance.now() + 120_000;
+    return performance.now() < extraUntil;
+  };
   const worker = async () => {
-    while (sent < options.requests) {
+    while (more()) {
       const index = sent++;
       const which = index % PATHS.length;
       const t = performance.now();
@@ -278,15 +298,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   finished = true;
   await prober;
   await besides;
-  // let the last connections close and the heap settle before the final reading
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // The final reading once the server holds none of the load's connections any more.
+  await waitFor(
+    "the server to close the load's connections",
+    () => establishedOn(serve.port) === 0,
+    { limitMs: 30_000 },
+  );
   const rssAfterAll = serve.rssKiB() ?? 0;
   const alive = serve.rssKiB() !== null;
   const stopped = await serve.stop();
   await xmrig.stop();
-  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  const sorted = latencies.sort((a, b) => a - b);
   return {
-    requests: options.requests,
+    requests: sent,
     connections: options.connections,
     errors,
     errorSamples,
@@ -295,7 +319,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     probeFailures,
     stampsSeen: stamps.size,
     ms,
-    perSecond: (options.requests / ms) * 1000,
+    perSecond: (sent / ms) * 1000,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted[sorted.length - 1] ?? 0,
@@ -306,6 +330,25 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     exitCode: stopped.code,
     extraStderr: stopped.stderr.split("\n").filter((l) => l !== "").slice(startupLines),
   };
+}
+
+/**
+ * Counts ESTABLISHED TCP connections whose local port is `port` (`/proc/net/tcp` and `tcp6`:
+ * column 2 is `ADDR:PORT` in hex, column 4 the state, `01` = ESTABLISHED).
+ *
+ * @param port the server's port
+ * @returns how many connections the server still holds
+ */
+function establishedOn(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let count = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of Deno.readTextFileSync(file).split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[1]?.endsWith(hex) && cols[3] === "01") count++;
+    }
+  }
+  return count;
 }
 
 /**
