@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
-import { percentile, toBytes } from "./_rawhttp.ts";
+import { establishedOn, percentile, toBytes } from "./_rawhttp.ts";
 import { type ServeHandle, startServe } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
 import { waitFor } from "./_wait.ts";
@@ -330,25 +330,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     exitCode: stopped.code,
     extraStderr: stopped.stderr.split("\n").filter((l) => l !== "").slice(startupLines),
   };
-}
-
-/**
- * Counts ESTABLISHED TCP connections whose local port is `port` (`/proc/net/tcp` and `tcp6`:
- * column 2 is `ADDR:PORT` in hex, column 4 the state, `01` = ESTABLISHED).
- *
- * @param port the server's port
- * @returns how many connections the server still holds
- */
-function establishedOn(port: number): number {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  let count = 0;
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    for (const line of Deno.readTextFileSync(file).split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[1]?.endsWith(hex) && cols[3] === "01") count++;
-    }
-  }
-  return count;
 }
 
 /**
