@@ -90,6 +90,13 @@ export interface LoadResult {
   errorSamples: string[];
   /** Answers whose snapshot was unreadable (`read_error` set) or not fresh: a torn read. */
   tornReads: number;
+  /**
+   * Summaries answered with `xmrig_api: "unreachable"`, `xmrig_error: "timeout"`: the stand-in
+   * missed serve's XMRig bound (a figure of the machine's load, not an error).
+   */
+  xmrigTimeouts: number;
+  /** Summaries answered with XMRig's body (`xmrig_api: "ok"`). */
+  xmrigOk: number;
   /** How many `probe` runs wrote the snapshot during the load, and how many failed. */
   probeRuns: number;
   probeFailures: number;
@@ -164,7 +171,7 @@ const decoder = new TextDecoder();
 function judge(
   path: string,
   bytes: Uint8Array,
-): { error: string } | { stamp: string | null; torn: boolean } {
+): { error: string } | { stamp: string | null; torn: boolean; xmrig: "ok" | "timeout" | null } {
   const text = decoder.decode(bytes);
   const split = text.indexOf("\r\n\r\n");
   if (split < 0) return { error: `${path}: no head (${text.length} bytes)` };
@@ -191,12 +198,22 @@ function judge(
       | { status?: unknown; read_error?: unknown }
       | undefined;
   if (snapshot === undefined) return { error: `${path}: no snapshot block` };
-  if (path !== "/health" && path !== "/tune" && rigforge?.["xmrig_api"] !== "ok") {
-    return { error: `${path}: xmrig_api ${rigforge?.["xmrig_api"]}` };
+  // A summary whose XMRig fetch missed serve's 250 ms bound is a correct answer (the documented
+  // "unreachable"/"timeout" markers): on a starved machine the stand-in can be that slow. It is
+  // counted as a figure; any other XMRig state is an error.
+  let xmrig: "ok" | "timeout" | null = null;
+  if (path !== "/health" && path !== "/tune") xmrig = "ok";
+  if (xmrig !== null && rigforge?.["xmrig_api"] !== "ok") {
+    if (rigforge?.["xmrig_api"] !== "unreachable" || rigforge?.["xmrig_error"] !== "timeout") {
+      return {
+        error: `${path}: xmrig_api ${rigforge?.["xmrig_api"]} (${rigforge?.["xmrig_error"]})`,
+      };
+    }
+    xmrig = "timeout";
   }
   const torn = snapshot.read_error !== null || snapshot.status !== "fresh";
   const stamp = typeof json["generated_at"] === "string" ? json["generated_at"] : null;
-  return { stamp, torn };
+  return { stamp, torn, xmrig };
 }
 
 /**
@@ -233,6 +250,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let finished = false;
   let errors = 0;
   let torn = 0;
+  let xmrigTimeouts = 0;
+  let xmrigOk = 0;
   const errorSamples: string[] = [];
   const stamps = new Set<string>();
   const latencies: number[] = [];
@@ -286,6 +305,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         if (errorSamples.length < 10) errorSamples.push(verdict.error);
       } else {
         if (verdict.torn) torn++;
+        if (verdict.xmrig === "timeout") xmrigTimeouts++;
+        if (verdict.xmrig === "ok") xmrigOk++;
         if (verdict.stamp !== null) stamps.add(verdict.stamp);
       }
       done++;
@@ -315,6 +336,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     errors,
     errorSamples,
     tornReads: torn,
+    xmrigTimeouts,
+    xmrigOk,
     probeRuns,
     probeFailures,
     stampsSeen: stamps.size,
@@ -343,7 +366,8 @@ export function loadSummary(name: string, r: LoadResult): string {
   const growth = r.rssAfterAll - r.rssAfter1k;
   return `${name}: ${r.requests} requests over ${r.connections} connections in ` +
     `${(r.ms / 1000).toFixed(1)} s (${Math.round(r.perSecond)}/s), ${r.errors} errors, ` +
-    `${r.tornReads} torn snapshot reads, ${r.probeRuns} probe runs (${r.probeFailures} failed), ` +
+    `${r.tornReads} torn snapshot reads, ${r.xmrigTimeouts} XMRig fetches past serve's bound, ` +
+    `${r.probeRuns} probe runs (${r.probeFailures} failed), ` +
     `${r.stampsSeen} snapshot stamps seen; latency p50 ${r.p50.toFixed(1)} ms p99 ` +
     `${r.p99.toFixed(1)} ms max ${r.max.toFixed(1)} ms; RSS ${
       Math.round(r.rssAfter1k / 1024)

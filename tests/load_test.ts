@@ -38,6 +38,7 @@ Deno.test("load: 20k requests over 50 connections with probe every second: 0 err
   console.log(loadSummary("load", result));
   assertEquals(result.errors, 0, result.errorSamples.join("\n"));
   assertEquals(result.tornReads, 0, "a request saw a half-written or stale snapshot");
+  assert(result.xmrigOk > 0, "no summary carried XMRig's body");
   assert(result.alive, "serve crashed (out of heap: something grows per request?)");
   assertEquals(result.exitCode, 0);
   assertEquals(result.extraStderr, [], "serve logged during the load");
