@@ -7,10 +7,12 @@ import { COMMANDS } from "../src/cli.ts";
 import { VERSION } from "../src/version.ts";
 import { runCli } from "./_cli.ts";
 
-Deno.test("--version names rigforge-api, Deno and V8", async () => {
+Deno.test("--version names rigforge-api, its source commit, Deno and V8", async () => {
   const r = await runCli(["--version"]);
   assertEquals(r.code, 0);
   assertMatch(r.stdout, new RegExp(`^rigforge-api ${VERSION.replaceAll(".", "\\.")}\\n`));
+  // Run from source (deno run), no build's commit applies: it says so rather than guess.
+  assertMatch(r.stdout, /^source unknown \(running from source, not a compiled build\)$/m);
   assertMatch(r.stdout, /^deno \d+\.\d+\.\d+$/m);
   assertMatch(r.stdout, /^v8 \d+/m);
   assertEquals(r.stderr, "");

@@ -20,6 +20,13 @@ Deno.test("COMPILE_FLAGS are the compile task's runtime flags", () => {
     compileFlags("deno compile -A --v8-flags=--max-semi-space-size=1 --output dist/x main.ts"),
     ["-A", "--v8-flags=--max-semi-space-size=1"],
   );
+  assertEquals(
+    compileFlags(
+      "deno check main.ts && deno run build/x.ts && deno compile --no-check -A " +
+        "--v8-flags=--max-old-space-size=64 --include dist/c.txt --output dist/x main.ts",
+    ),
+    ["-A", "--v8-flags=--max-old-space-size=64"],
+  );
   assert(COMPILE_FLAGS.includes("-A"));
   assert(!COMPILE_FLAGS.some((f) => f.startsWith("--output") || f.endsWith(".ts")));
 });

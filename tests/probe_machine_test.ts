@@ -788,14 +788,11 @@ Deno.test("power: corrupt counters and names are handled", async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Cost: a 128-CPU machine probed in one pass stays cheap.
+// A 128-CPU machine probed in one pass (its cost is a figure for the benches, not a test bound).
 
-Deno.test("cpu: the 128-CPU epyc pass reads every CPU within a short bound", async () => {
+Deno.test("cpu: the 128-CPU epyc pass reads every CPU, twice in a row", async () => {
   const ctx: ProbeContext = fixtureContext("epyc");
   await cpuProbe.collect(ctx);
-  const start = performance.now();
   const r = await cpuProbe.collect(ctx);
-  const ms = performance.now() - start;
   assertEquals(r.busy_cpus, 64);
-  assert(ms < 1000, `cpu probe took ${ms.toFixed(0)} ms`);
 });

@@ -18,10 +18,11 @@ import { buildAuth, checkAuth, deriveReadBearer } from "../src/http/auth.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
-import { exchange, latin1, median } from "./_rawhttp.ts";
+import { exchange, get, latin1, median } from "./_rawhttp.ts";
 import { copyTree, startServe, writeFreshSnapshot } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
 import { startStandin } from "./_xmrig_standin.ts";
+import { waitFor } from "./_wait.ts";
 
 // ---- 1. a token of the wrong type: refuse to start ----
 
@@ -311,7 +312,18 @@ Deno.test("leak sweep: no secret in any response (headers included) or any outpu
     for (const phase of ["xmrig up", "xmrig down", "xmrig 500"] as const) {
       if (phase === "xmrig down") await xmrig.setMode("down");
       if (phase === "xmrig 500") await xmrig.setMode("500");
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // the 1 s XMRig cache
+      // XMRig's replies are cached for 1 s: wait until the server reports the new state
+      const word =
+        { "xmrig up": null, "xmrig down": "connection refused", "xmrig 500": "http 500" }[
+          phase
+        ];
+      await waitFor(`${phase}: the server to report it`, async () => {
+        const { response } = await get(serve.port, "/2/summary", [
+          `Authorization: Bearer ${MASTER}`,
+        ]);
+        const body = JSON.parse(new TextDecoder().decode(response.body));
+        return body.rigforge?.xmrig_error === word;
+      });
       for (const route of routes) {
         for (const [name, headers] of credentials) {
           for (const method of ["GET", "HEAD", "OPTIONS", "POST"]) {

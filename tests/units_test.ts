@@ -651,6 +651,37 @@ Deno.test("uninstall --no-stop leaves the unit directory exactly as it was, fore
   }
 });
 
+Deno.test("install and uninstall take both --no-start and --no-stop: files only, no systemctl", async () => {
+  for (const word of ["--no-start", "--no-stop"]) {
+    const rig = await makeRig();
+    try {
+      // Not root, no systemd, and a systemctl that fails the test if called: only the
+      // files-only flag (either spelling) with --unit-dir lets either command run here.
+      const env = envFor(rig, { isRoot: false });
+      const refused = captureIo();
+      assertEquals(await runInstall(installArgs(rig), refused, env), 1, "without the flag");
+      assertMatch(refused.err, /must run as root/);
+      const io = captureIo();
+      assertEquals(await runInstall(installArgs(rig, word), io, env), 0, `install ${word}`);
+      assertEquals(Object.keys(await tree(rig.unitDir)).sort(), [...UNIT_NAMES].sort(), word);
+      assertMatch(io.out, /not started/);
+
+      const kept = captureIo();
+      assertEquals(await runUninstall(["--unit-dir", rig.unitDir], kept, env), 1);
+      assertEquals(Object.keys(await tree(rig.unitDir)).length, UNIT_NAMES.length);
+      const un = captureIo();
+      assertEquals(
+        await runUninstall(["--unit-dir", rig.unitDir, word], un, env),
+        0,
+        `uninstall ${word}: ${un.err}`,
+      );
+      assertEquals(await tree(rig.unitDir), {}, `uninstall ${word} removed the units`);
+    } finally {
+      await Deno.remove(rig.dir, { recursive: true });
+    }
+  }
+});
+
 Deno.test("install and uninstall never touch a unit file rigforge-api did not write", async () => {
   const rig = await makeRig();
   try {

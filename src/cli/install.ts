@@ -14,6 +14,7 @@ import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import {
   binaryProblem,
   DEFAULT_UNIT_DIR,
+  filesOnly,
   INSTALL_OPTIONS,
   type InstallEnv,
   MIN_SYSTEMD_VERSION,
@@ -44,7 +45,8 @@ OPTIONS:
 ${UNIT_FLAGS_HELP}
   --unit-dir DIR        where to write the units (default ${DEFAULT_UNIT_DIR})
   --no-start            only write the unit files: no systemctl at all (for packaging and
-                        image builds; with --unit-dir it also runs without root)
+                        image builds; with --unit-dir it also runs without root); --no-stop
+                        is accepted as the same flag
   --force               install without config.json's "api": "enabled" opt-in, and overwrite
                         unit files rigforge-api did not write
   -h, --help            show this help
@@ -69,7 +71,7 @@ EXAMPLES:
  */
 export async function runInstall(argv: string[], io: Io, env: InstallEnv): Promise<number> {
   const values = parseCommandArgs(argv, INSTALL_OPTIONS);
-  const noStart = values["no-start"] === true;
+  const noStart = filesOnly(values);
   const force = values["force"] === true;
   const unitDirFlag = typeof values["unit-dir"] === "string" ? values["unit-dir"] : undefined;
   const refusal = environmentRefusal(env, noStart, unitDirFlag !== undefined);

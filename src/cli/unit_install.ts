@@ -108,6 +108,26 @@ export async function realInstallEnv(): Promise<InstallEnv> {
   };
 }
 
+/**
+ * The "files only, no systemctl" flags of `install` and `uninstall`. `--no-start` is the
+ * documented spelling; `--no-stop` means the same in both commands, so a packaging script can
+ * use one word for both steps.
+ */
+export const FILES_ONLY_OPTIONS: OptionSpec = {
+  "no-start": { type: "boolean" },
+  "no-stop": { type: "boolean" },
+};
+
+/**
+ * Whether the command line asked for files only (no systemctl): `--no-start` or `--no-stop`.
+ *
+ * @param values parsed flags of `install` or `uninstall`
+ * @returns true when either spelling was given
+ */
+export function filesOnly(values: Record<string, string | boolean | undefined>): boolean {
+  return values["no-start"] === true || values["no-stop"] === true;
+}
+
 /** The flags of `install` (and of `units`, which accepts the same). */
 export const INSTALL_OPTIONS: OptionSpec = {
   port: { type: "string" },
@@ -122,7 +142,7 @@ export const INSTALL_OPTIONS: OptionSpec = {
   burst: { type: "string" },
   "global-rate": { type: "string" },
   "probe-interval": { type: "string" },
-  "no-start": { type: "boolean" },
+  ...FILES_ONLY_OPTIONS,
   force: { type: "boolean" },
 };
 

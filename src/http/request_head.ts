@@ -88,8 +88,8 @@ const SP = 0x20;
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
-// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
 /** Bytes a header value may not hold: controls other than HTAB (obs-text is allowed). */
+// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
 export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const VERSIONS: Readonly<Record<string, string>> = {
   "HTTP/1.1": "1.1",

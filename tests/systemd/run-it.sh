@@ -113,7 +113,8 @@ zstd -dc "$TARBALL" | tar --numeric-owner --xattrs --acls -C "$ROOT" -xf - || di
 # The program inside: a copy of the checkout taken now (the working tree may change while the
 # suite runs) and Deno; `rigforge-api` is a wrapper that runs `deno run` with the compile task's
 # flags (`deno compile` would need a download).
-FLAGS=$(sed -n 's/.*"compile": "deno compile \(.*\) --output.*/\1/p' "$REPO/deno.json")
+FLAGS=$(cd "$REPO" && "$DENO" eval --quiet \
+  'import { COMPILE_FLAGS } from "./tests/_cli.ts"; console.log(COMPILE_FLAGS.join(" "));')
 [ -n "$FLAGS" ] || die "cannot read the compile task's flags from deno.json"
 install -m 0755 "$DENO" "$ROOT/usr/local/bin/deno"
 mkdir -p "$ROOT/opt/rigforge-api/tests" "$ROOT/opt/rigforge/data/worker" "$ROOT/var/cache/rigforge-deno"
