@@ -6,7 +6,8 @@
  */
 
 import { ConfigError } from "./rigforge/config.ts";
-import { versionText } from "./version.ts";
+import { binaryDir } from "./rigforge/locate.ts";
+import { sourceCommit, versionText } from "./version.ts";
 import { type Command, type Io, UsageError } from "./cli/args.ts";
 /** A subcommand as the registry knows it: loaded only when it runs. */
 export interface CommandEntry {
@@ -97,7 +98,7 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     return 0;
   }
   if (first === "--version" || first === "-V") {
-    io.stdout(versionText());
+    io.stdout(versionText(sourceCommit(binaryDir() !== null)));
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === first);

@@ -6,7 +6,6 @@
  */
 
 import meta from "../deno.json" with { type: "json" };
-import { binaryDir } from "./rigforge/locate.ts";
 
 /** rigforge-api's own version (semver). */
 export const VERSION: string = meta.version;
@@ -58,10 +57,10 @@ export function sourceCommit(
  * The `--version` text: rigforge-api's version, the source commit it was built from, and the
  * Deno, V8 and TypeScript versions.
  *
- * @param commit the source commit line (default: {@link sourceCommit} for this process)
+ * @param commit the source commit line ({@link sourceCommit} for this process)
  * @returns one line per component
  */
-export function versionText(commit: string = sourceCommit(binaryDir() !== null)): string {
+export function versionText(commit: string): string {
   return [
     `rigforge-api ${VERSION}`,
     `source ${commit}`,
