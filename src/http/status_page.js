@@ -289,15 +289,19 @@ function start() {
     set("watts", orReason(watts, (v) => `${text(v)} W`, why("power.watts")));
     const hpw = pick(rf, "power.hs_per_watt");
     set("hpw", orReason(hpw, (v) => `${text(v)} H/s per W`, why("power.hs_per_watt")));
-    const best = pick(rf, "tune.last_best_hs");
-    const now = typeof rates[1] === "number" ? rates[1] : rates[0];
+    // The server's comparison (rigforge.tune.vs_best): the window the tune measured, stated.
+    const gap = pick(rf, "tune.vs_best");
+    const pct = pick(gap, "pct_of_best");
+    const basis = pick(gap, "basis");
     set(
       "best-pct",
-      typeof best === "number" && best > 0 && typeof now === "number"
-        ? `${(100 * now / best).toFixed(1)} % of ${formatHashrate(best)}`
-        : typeof best === "number"
-        ? `cannot tell (no hashrate yet; best ${formatHashrate(best)})`
-        : orReason(null, text, why("tune.last_best_hs") ?? "no tune run recorded"),
+      typeof pct === "number"
+        ? `${pct.toFixed(1)} % of ${
+          basis === "hs_per_watt"
+            ? `${text(pick(gap, "best"))} H/s per W`
+            : formatHashrate(pick(gap, "best"))
+        } (${text(pick(gap, "window"))} ${basis === "hs_per_watt" ? "H/s per W" : "hashrate"})`
+        : orReason(null, text, why("tune.vs_best") ?? "no tune run recorded"),
     );
     set("tune-target", orReason(pick(rf, "tune.target"), text, why("tune.target")));
     const enabled = pick(rf, "tune.autotune.enabled");
