@@ -210,7 +210,11 @@ export async function collectConfigView(ctx: ProbeContext): Promise<ConfigViewRe
   if (config === null) {
     reasons["config"] = reasons["config_meta"] = reasons["edited_since_stamp"] = "absent";
   } else {
-    record.config = sortKeys(maskSecrets(writableConfig(config))) as Record<string, unknown>;
+    const secrets = configSecrets(config);
+    record.config = sortKeys(maskSecrets(writableConfig(config), secrets)) as Record<
+      string,
+      unknown
+    >;
     if (config.maxTempC === null) reasons["config.max_temp_c"] = "absent";
     const revision = configRevision(config);
     const cm: ConfigMeta = { revision, changed_at: null, source: null, last_change_id: null };

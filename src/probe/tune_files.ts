@@ -9,7 +9,7 @@
  * @module
  */
 
-import { SECRET } from "./config_canonical.ts";
+import { maskSecrets } from "../lib/secrets.ts";
 import { absentOrCorrupt, isObj, type JsonObject, parseJson } from "./json.ts";
 import { isoSeconds } from "./time.ts";
 import type { Reasons } from "./types.ts";
@@ -43,9 +43,8 @@ export interface Parsed<T> {
 /** The applied overrides. */
 export interface AppliedTune {
   /**
-   * The file's content as written (a partial XMRig config), except that any credential-looking
-   * key (`pass`, `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) holding a
-   * non-empty value is replaced by `{"__secret__": true}`.
+   * The file's content as written (a partial XMRig config), masked by `maskSecrets`
+   * (`src/lib/secrets.ts`): every credential becomes `{"__secret__": true}`.
    */
   raw: Record<string, unknown>;
   /** The knobs in it; `null` for a knob the file does not set (XMRig's default applies). */
@@ -149,22 +148,6 @@ function knobsFrom(
   return knobs as unknown as TuneKnobs;
 }
 
-const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
-
-/** Replaces credential-looking values with the `{"__secret__": true}` sentinel, at any depth. */
-function redactCredentials(value: unknown, depth = 0): unknown {
-  if (depth > 32) return null;
-  if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
-  if (!isObj(value)) return value;
-  const out: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
-      ? { ...SECRET }
-      : redactCredentials(v, depth + 1);
-  }
-  return out;
-}
-
 /**
  * Parses `<worker_root>/tune-overrides.json`, the partial XMRig config `rigforge.sh tune` and
  * `autotune` deep-merge into XMRig's config, e.g.
@@ -188,7 +171,7 @@ export function parseOverrides(json: string): Parsed<AppliedTune> | null {
       "knobs.",
       reasons,
     );
-    return { value: { raw: redactCredentials(raw) as JsonObject, knobs }, reasons };
+    return { value: { raw: maskSecrets(raw), knobs }, reasons };
   } catch {
     return null; // pathological nesting
   }
