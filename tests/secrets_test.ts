@@ -27,7 +27,7 @@ import { startStandin } from "./_xmrig_standin.ts";
 
 // ---- 1. a token of the wrong type: refuse to start ----
 
-Deno.test("serve refuses to start when a token has the wrong type (never runs open)", async () => {
+Deno.test("serve refuses to start when a token has the wrong type or is blank (never runs open)", async () => {
   const cases: [string, string, RegExp][] = [
     ["number", '{"ACCESS_TOKEN": 123}', /ACCESS_TOKEN must be a string or null, not a number/],
     ["zero", '{"ACCESS_TOKEN": 0}', /ACCESS_TOKEN must be a string or null, not a number/],
@@ -41,11 +41,27 @@ Deno.test("serve refuses to start when a token has the wrong type (never runs op
       /ACCESS_TOKENS\.grafana must be a string/,
     ],
     ["named list", '{"ACCESS_TOKENS": ["tok-WRONGTYPE-3"]}', /ACCESS_TOKENS must be an object/],
+    // issue 12 item 2: a blank token never opens the API
+    ["blank", '{"ACCESS_TOKEN": "   "}', /ACCESS_TOKEN is blank \(only whitespace\)/],
+    ["tab", '{"ACCESS_TOKEN": "\\t"}', /ACCESS_TOKEN is blank/],
+    ["newlines", '{"ACCESS_TOKEN": "\\r\\n \\n"}', /ACCESS_TOKEN is blank/],
+    ["named blank", '{"ACCESS_TOKENS": {"ro": " \\t "}}', /ACCESS_TOKENS\.ro is blank/],
+    // issue 12 item 8: api_allow_from errors name the entry, never its value
+    [
+      "allow from",
+      '{"ACCESS_TOKEN": "tok-ok-1", "api_allow_from": "10.0.0.1, tok-WRONGTYPE-4"}',
+      /api_allow_from: entry 2 of 2 is not an IPv4\/IPv6 address or CIDR/,
+    ],
+    [
+      "allow list",
+      '{"api_allow_from": ["10.0.0.1", {"x": "tok-WRONGTYPE-5"}]}',
+      /api_allow_from: entry 2 of 2 \(a object\)/,
+    ],
   ];
   const dir = await Deno.makeTempDir({ prefix: "rf-wrongtype-" });
   try {
     const results = await Promise.all(cases.map(async ([name, text]) => {
-      const file = join(dir, `${name.replace(" ", "-")}.json`);
+      const file = join(dir, `${name.replaceAll(" ", "-")}.json`);
       await Deno.writeTextFile(file, text);
       return await runCli(["serve", "--config", file, "--bind", "127.0.0.1", "--port", "0"], {
         cwd: dir,

@@ -207,8 +207,13 @@ function tokenOf(value: unknown, key: string, fail: Fail): string | null {
   if (typeof value !== "string") {
     return fail(`${key} must be a string or null, not a ${typeOf(value)} (refusing to run open)`);
   }
+  if (value === "") return null; // RigForge's default: no token (open)
   const token = value.trim();
-  if (token === "") return null;
+  if (token === "") {
+    return fail(
+      `${key} is blank (only whitespace): set a token or "" for none (refusing to run open)`,
+    );
+  }
   if (!TOKEN_CHARS.test(token)) {
     return fail(`${key} may hold only letters, digits and . _ : @ + -`);
   }
