@@ -15,6 +15,7 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import { join } from "node:path";
 import { ROUTES } from "../src/http/handler.ts";
 import { buildAuth, checkAuth, deriveReadBearer } from "../src/http/auth.ts";
+import { bindFor } from "../src/cli/serve.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
@@ -522,4 +523,26 @@ Deno.test("the snapshot file is masked as it is written (a nested password never
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---- 5. an open API stays on loopback unless told otherwise (issue 12 item 9) ----
+
+Deno.test("standalone serve with no token binds 127.0.0.1 and says how to open it", async () => {
+  // the README's first command: no RigForge config, no --bind
+  const serve = await startServe({ omitBind: true });
+  try {
+    const line = serve.stderr();
+    assertMatch(line, /listening on 127\.0\.0\.1:\d+ \(standalone\), token: open/);
+    assertMatch(line, /loopback only: set ACCESS_TOKEN, or pass --bind 0\.0\.0\.0/);
+  } finally {
+    await serve.stop();
+  }
+  const tokenConfig = { apiBind: "0.0.0.0", apiBindSet: false };
+  assertEquals(bindFor(null, null, true), "127.0.0.1", "no config, no token");
+  assertEquals(bindFor(null, tokenConfig, true), "127.0.0.1", "config without token or bind");
+  assertEquals(bindFor(null, tokenConfig, false), "0.0.0.0", "a token: the LAN, as before");
+  assertEquals(bindFor("0.0.0.0", null, true), "0.0.0.0", "--bind wins");
+  assertEquals(bindFor(null, { apiBind: "::", apiBindSet: true }, true), "::", "api_bind wins");
+  assertEquals(validateConfig({}, "c.json").apiBindSet, false);
+  assertEquals(validateConfig({ api_bind: "0.0.0.0" }, "c.json").apiBindSet, true);
 });

@@ -27,6 +27,8 @@ export interface RigforgeConfig {
   apiPort: number;
   /** `api_bind` (default `0.0.0.0`). */
   apiBind: string;
+  /** Whether the config sets `api_bind` itself (else `apiBind` is the default `0.0.0.0`). */
+  apiBindSet: boolean;
   /** `api_allow_from`: zero or more sources. */
   apiAllowFrom: Cidr[];
   /** `pools`, raw objects as written (secrets are masked by the config view, not here). */
@@ -148,6 +150,7 @@ export function validateConfig(raw: Record<string, unknown>, path: string): Rigf
     api: switchOf(raw["api"], "api", fail),
     apiPort: portOf(raw["api_port"], 8081, "api_port", fail),
     apiBind: bindOf(raw["api_bind"], fail),
+    apiBindSet: raw["api_bind"] !== undefined && raw["api_bind"] !== null && raw["api_bind"] !== "",
     apiAllowFrom: allowOf(raw["api_allow_from"], fail),
     pools: poolsOf(raw["pools"], fail),
     donation: intIn(raw["DONATION"], 1, [0, 100], "DONATION", fail),
