@@ -446,7 +446,7 @@ export const METRICS: readonly MetricDefinition[] = [
     "counter",
     null,
     ["reason"],
-    "Connections shed by admission control before parsing, by reason (source, global, connections).",
+    "Connections shed by admission control before parsing (source, global, connections), or cut for trickling their request head (slow), by reason.",
     "serve's admission control (src/http/admission.ts)",
   ),
 ];

@@ -34,7 +34,7 @@ Deno.test("per source: the burst passes, the rest is shed, and the budget refill
   const c = clock();
   const a = createAdmission({ rate: 5, burst: 20, globalRate: 0, now: c.now });
   assertEquals(admitMany(a.admit, "10.0.0.1", 30), 20);
-  assertEquals(a.counts(), { source: 10, global: 0, connections: 0 });
+  assertEquals(a.counts(), { source: 10, global: 0, connections: 0, slow: 0 });
   c.advance(1000);
   assertEquals(admitMany(a.admit, "10.0.0.1", 30), 5);
   c.advance(200);
@@ -176,7 +176,7 @@ Deno.test("sockets: one source over budget is shed while a second source is serv
       assertEquals(reply.end, "closed");
       assert(reply.ms >= 280 && reply.ms < 1500, `answered after ${reply.ms} ms (held 300)`);
     }
-    assertEquals(server.shedCounts(), { source: 7, global: 0, connections: 0 });
+    assertEquals(server.shedCounts(), { source: 7, global: 0, connections: 0, slow: 0 });
     // the budget refills: 1/s
     await new Promise((r) => setTimeout(r, 1100));
     assertEquals((await rawRequest(port, get("/"))).status, 200);

@@ -8,12 +8,12 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import {
   DEFAULT_LIMITS,
   type ListenOptions,
-  rawResponse,
-  responseHeaders,
   type RunningServer,
-  socketActivation,
   startServer,
 } from "../src/http/listen.ts";
+import { rawResponse, responseHeaders } from "../src/http/wire.ts";
+import { socketActivation } from "../src/http/activation.ts";
+import { type ConnectionState, pickEvictee } from "../src/http/connections.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/types.ts";
 import { errorResponse, STATUS_TEXT } from "../src/http/handler.ts";
 import { freePort, get, idleConnection, rawRequest } from "./harness/serve_process.ts";
@@ -317,8 +317,9 @@ Deno.test("a silent client gets 408 after the header timeout and delays nobody",
   );
 });
 
-Deno.test("65 idle connections do not lock a client out: the newest idle one makes room", async () => {
-  await withServer({}, async (server) => {
+Deno.test("65 idle connections do not lock a client out: the quietest idle one makes room", async () => {
+  // no grace, so which connection goes depends on the order of arrival alone
+  await withServer({ limits: { evictGraceMs: 0 } }, async (server) => {
     const port = server.port!;
     const idle = [];
     for (let i = 0; i < 64; i++) idle.push(await idleConnection(port));
@@ -326,11 +327,11 @@ Deno.test("65 idle connections do not lock a client out: the newest idle one mak
       await new Promise((r) => setTimeout(r, 20));
     }
     assertEquals(server.openConnections(), 64);
-    // a good client from another source: served at once; the newest idle one is closed
+    // a good client from another source: served at once; the quietest idle one is closed
     const other = await rawRequest(port, get("/"), { localAddress: "127.0.0.2" });
     assertEquals(other.status, 200);
     assert(other.ms < 500, `${other.ms} ms`);
-    assertEquals(await idle[63]!.closed, "", "evicted without an answer");
+    assertEquals(await idle[0]!.closed, "", "evicted without an answer");
     assertEquals(server.shedCounts().connections, 1);
     // back at the cap; a good client from the idle connections' own source is served too
     idle.push(await idleConnection(port));
@@ -340,10 +341,11 @@ Deno.test("65 idle connections do not lock a client out: the newest idle one mak
     assertEquals(server.openConnections(), 64);
     const same = await rawRequest(port, get("/"));
     assertEquals(same.status, 200);
-    assertEquals(await idle[64]!.closed, "");
+    assertEquals(await idle[1]!.closed, "");
     assertEquals(server.shedCounts().connections, 2);
-    // the oldest idle ones are untouched (they wait for the header timeout)
-    assertEquals(idle[0]!.socket.destroyed, false);
+    // the newest idle ones are untouched (they wait for the header timeout)
+    assertEquals(idle[64]!.socket.destroyed, false);
+    assertEquals(idle[63]!.socket.destroyed, false);
     for (const { socket } of idle) socket.destroy();
   });
 });
@@ -464,4 +466,94 @@ Deno.test("a port in use is a clear error", async () => {
   } finally {
     holder.close();
   }
+});
+
+// ---- issue 12: trickled heads, eviction at the cap ----
+
+Deno.test("a head trickled one byte per segment is answered 408 after a few reads (item 3)", async () => {
+  await withServer({}, async (server) => {
+    const { socket, closed } = await idleConnection(server.port!);
+    socket.setNoDelay(true);
+    const head = `GET / HTTP/1.1\r\nHost: rig\r\nX: ${"a".repeat(8000)}\r\n\r\n`;
+    let sent = 0;
+    let open = true;
+    void closed.then(() => (open = false));
+    // the attacker's pacing (one byte per segment), not a wait for a condition
+    while (open && sent < head.length && !socket.destroyed) {
+      socket.write(head[sent++]!);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const answer = await closed;
+    assertMatch(answer, /^HTTP\/1\.1 408 REQUEST_TIMEOUT\r\n/);
+    assert(sent < 200, `the server read ${sent} bytes of a trickled head before closing`);
+    assertEquals(server.shedCounts().slow, 1);
+    socket.destroy();
+  });
+});
+
+Deno.test("pickEvictee: never a connection whose head is in hand, never a fresh one (item 6)", () => {
+  const state = (
+    phase: ConnectionState["phase"],
+    start: number,
+    last: number,
+  ): ConnectionState => ({
+    address: "",
+    start,
+    last,
+    phase,
+    answerBy: 0,
+    method: "",
+    reader: null,
+  });
+  const states = new Map<string, ConnectionState>([
+    ["silent-old", state("reading", 0, 0)],
+    ["trickling", state("reading", 10, 990)],
+    ["answering", state("answering", 0, 0)],
+    ["written", state("written", 0, 0)],
+    ["fresh", state("reading", 950, 950)],
+  ]);
+  states.set("fresher-but-quiet", state("reading", 990, 990));
+  states.delete("fresher-but-quiet");
+  const bySource = new Map([["10.0.0.1", new Set(states.keys())]]);
+  assertEquals(pickEvictee(bySource, states, 1000, 100), "silent-old");
+  states.delete("silent-old");
+  assertEquals(pickEvictee(bySource, states, 1000, 100), "trickling");
+  states.delete("trickling");
+  // a fresh connection goes only when no older reader is left, the oldest fresh one first
+  states.set("fresher", state("reading", 960, 960));
+  assertEquals(pickEvictee(bySource, states, 1000, 100), "fresh");
+  states.delete("fresh");
+  states.delete("fresher");
+  // only complete requests left: nothing may go
+  assertEquals(pickEvictee(bySource, states, 1000, 100), undefined);
+  // the largest source gives first
+  const two = new Map<string, ConnectionState>([
+    ["a1", state("reading", 0, 500)],
+    ["b1", state("reading", 0, 0)],
+    ["b2", state("reading", 0, 10)],
+  ]);
+  const groups = new Map([["a", new Set(["a1"])], ["b", new Set(["b1", "b2"])]]);
+  assertEquals(pickEvictee(groups, two, 1000, 100), "b1");
+});
+
+Deno.test("300 silent connections at the cap never reset a good client's sent request (item 6)", async () => {
+  await withServer({}, async (server) => {
+    const port = server.port!;
+    const silent: { socket: { destroy(): void } }[] = [];
+    let stop = false;
+    const flood = (async () => {
+      while (!stop && silent.length < 300) silent.push(await idleConnection(port));
+    })();
+    const statuses: (number | null)[] = [];
+    for (let i = 0; i < 40; i++) {
+      statuses.push((await rawRequest(port, get("/"), { localAddress: "127.0.0.2" })).status);
+      // same source as the flood too: the rule must not depend on the source
+      statuses.push((await rawRequest(port, get("/"))).status);
+    }
+    stop = true;
+    await flood;
+    for (const { socket } of silent) socket.destroy();
+    assertEquals(statuses.filter((s) => s !== 200), [], `answered: ${statuses.join(",")}`);
+    assert(server.shedCounts().connections > 0, "the cap was reached");
+  });
 });

@@ -3,7 +3,8 @@
  * that trickles a byte a second, one that sends a request and never reads the answer, and 70
  * idle connections (more than the 64-connection cap) at once. A well-behaved client polling
  * `/1/summary` meanwhile must see its usual latency (within 100 ms), and the slow ones must be
- * dropped on schedule: the 5 s head timeout (checked every second, so 5-6 s) with a 408.
+ * dropped on schedule: the 5 s head timeout (checked every second, so 5-6 s) with a 408, or
+ * sooner by eviction at the connection cap (the quietest reader goes first).
  *
  * Admission control is off (`--rate 0 --global-rate 0`), so every hostile connection reaches
  * the listener: this measures the listener's own defences, the worst case.
@@ -169,10 +170,15 @@ Deno.test("slow and hostile clients do not delay a good client and are dropped o
     assert(loadedP90 <= usualP90 + 100, `p90 ${loadedP90} ms vs usual ${usualP90} ms`);
     assert(Math.max(...loaded) < 1000, `a poll took ${Math.max(...loaded)} ms (Pithead waits 1 s)`);
 
+    // At the cap the good client's connections evict the quietest readers first (issue 12:
+    // never a fresh one whose request may be in flight), so the silent one and the trickler
+    // may go that way (no answer) before their 408 at the head timeout.
     for (const [name, end] of [["silent", silentEnd], ["trickler", trickleEnd]] as const) {
       assert(end.closed, `${name} still open after ${end.ms} ms`);
-      assertEquals(end.status, 408, `${name} gets 408`);
-      assert(end.ms >= 4900 && end.ms < 7500, `${name} dropped after ${end.ms} ms`);
+      assert(end.status === 408 || end.status === null, `${name} got ${end.status}`);
+      if (end.status === 408) {
+        assert(end.ms >= 4900 && end.ms < 7500, `${name} dropped after ${end.ms} ms`);
+      } else assert(end.ms < 7500, `${name} evicted only after ${end.ms} ms`);
     }
     for (const end of idleEnds) {
       assert(end.closed, `an idle connection still open after ${end.ms} ms`);

@@ -33,12 +33,8 @@ import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
-import {
-  type ListenTarget,
-  type RunningServer,
-  socketActivation,
-  startServer,
-} from "../http/listen.ts";
+import { type ListenTarget, socketActivation } from "../http/activation.ts";
+import { type RunningServer, startServer } from "../http/listen.ts";
 import {
   type Command,
   intFlag,

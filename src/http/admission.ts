@@ -26,7 +26,7 @@
 import { parseIPv6 } from "../ip.ts";
 
 /** Why a connection was shed. */
-export type ShedReason = "source" | "global" | "connections";
+export type ShedReason = "source" | "global" | "connections" | "slow";
 
 /** Shed connections by reason, since the admission was created (monotonic counters). */
 export type ShedCounts = Record<ShedReason, number>;
@@ -115,7 +115,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const reserve = Math.max(1, Math.floor(globalBurst * GLOBAL_RESERVE_SHARE));
   const buckets = new Map<string, Bucket>();
   const global: Bucket = { tokens: globalBurst, last: now() };
-  const shed: ShedCounts = { source: 0, global: 0, connections: 0 };
+  const shed: ShedCounts = { source: 0, global: 0, connections: 0, slow: 0 };
 
   function refill(bucket: Bucket, perSecond: number, cap: number, t: number): void {
     const elapsed = t - bucket.last;
