@@ -154,6 +154,9 @@ Deno.test("strictness (issue 12 item 7): bare LF, framing, Host, 414, 505, fragm
     ["GET / HTTP/1.1\r\nHost: user@rig\r\n\r\n", 400],
     ["GET / HTTP/1.1\r\nHost: rig:99999x\r\n\r\n", 400],
     ["GET / HTTP/1.1\r\nHost: [::1]:8081\r\n\r\n", "head"],
+    ["GET / HTTP/1.1\r\nHost: [fe80::1%25eth0]:8081\r\n\r\n", "head"], // RFC 6874 zone
+    ["GET / HTTP/1.1\r\nHost: rig.lan.:\r\n\r\n", "head"], // empty port is allowed
+    ["GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400],
     ["GET / HTTP/1.1\r\nHost: 192.168.1.5:8081\r\n\r\n", "head"],
     ["GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400],
     // a request target over the limit: 414, not 431

@@ -102,8 +102,11 @@ const VERSIONS: Readonly<Record<string, string>> = {
 };
 /** A well-formed HTTP-version (RFC 9112 2.3) of a major version other than 1 → 505. */
 const OTHER_HTTP = /^HTTP\/[02-9]\.\d$/;
-/** `Host` (RFC 9110 7.2): uri-host [":" port]; an IP-literal in brackets, or a reg-name. */
-const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
+/**
+ * `Host` (RFC 9110 7.2): uri-host [":" port]; an IP-literal in brackets (a zone, `%25eth0`,
+ * RFC 6874, included), or a reg-name.
+ */
+const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 const MAX_LENGTH = "18446744073709551615"; // 2^64 - 1, llhttp's limit
 const BARE_LF = /(?:^|[^\r])\n/;
 

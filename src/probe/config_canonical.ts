@@ -145,6 +145,22 @@ export function configRevision(config: RigforgeConfig): string {
 }
 
 /**
+ * The config's tokens (`ACCESS_TOKEN`, the `ACCESS_TOKENS` values) and their derived read
+ * bearers: the values masked wherever a string equals one (`maskSecrets`'s `known`).
+ *
+ * @param config the validated config, or `null`
+ * @returns the token strings
+ */
+export function configTokens(config: RigforgeConfig | null): string[] {
+  if (config === null) return [];
+  const out: string[] = [];
+  for (const token of [config.accessToken, ...Object.values(config.accessTokens)]) {
+    if (token !== null) out.push(token, deriveBearerHex(token));
+  }
+  return out;
+}
+
+/**
  * Every credential the config holds, for redaction of free text: `ACCESS_TOKEN`, the
  * `ACCESS_TOKENS` values, the read bearers derived from them
  * (HMAC-SHA256(token, "rigforge:api-read:v1"), hex), every pool value under a secret key
@@ -155,12 +171,7 @@ export function configRevision(config: RigforgeConfig): string {
  */
 export function configSecrets(config: RigforgeConfig | null): string[] {
   if (config === null) return [];
-  const out: string[] = [];
-  const tokens = [config.accessToken, ...Object.values(config.accessTokens)];
-  for (const token of tokens) {
-    if (token === null) continue;
-    out.push(token, deriveBearerHex(token));
-  }
+  const out = configTokens(config);
   const collect = (value: unknown): void => {
     if (typeof value === "string" || typeof value === "number") out.push(String(value));
     else if (value !== null && typeof value === "object") Object.values(value).forEach(collect);

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import {
   configRevision,
   configSecrets,
+  configTokens,
   maskSecrets,
   redactSecrets,
   sortKeys,
@@ -26,6 +27,7 @@ export {
   canonicalJson,
   configRevision,
   configSecrets,
+  configTokens,
   jqNumber,
   maskSecrets,
   redactSecrets,
@@ -210,11 +212,10 @@ export async function collectConfigView(ctx: ProbeContext): Promise<ConfigViewRe
   if (config === null) {
     reasons["config"] = reasons["config_meta"] = reasons["edited_since_stamp"] = "absent";
   } else {
-    const secrets = configSecrets(config);
-    record.config = sortKeys(maskSecrets(writableConfig(config), secrets)) as Record<
-      string,
-      unknown
-    >;
+    // tokens are masked wherever a string equals one (a pool `user` excepted: see secrets.ts)
+    const tokens = configTokens(config);
+    const masked = maskSecrets(writableConfig(config), tokens);
+    record.config = sortKeys(masked) as Record<string, unknown>;
     if (config.maxTempC === null) reasons["config.max_temp_c"] = "absent";
     const revision = configRevision(config);
     const cm: ConfigMeta = { revision, changed_at: null, source: null, last_change_id: null };
