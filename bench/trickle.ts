@@ -6,10 +6,12 @@
  * prints the share of one core, the CPU per trickled connection and how many bytes each got to
  * send before `serve` cut it. docs/reliability.md quotes the output.
  *
- * Usage: deno run -A bench/trickle.ts [SECONDS] [CHECKOUT]
+ * Usage: deno run -A bench/trickle.ts [SECONDS] [CHECKOUT] [SEGMENT]
  *   SECONDS   length of the attack and of the idle baseline (default 20)
  *   CHECKOUT  run `serve` from another checkout of this repository (e.g. an older commit
- *             unpacked with `git archive`), to compare; default this one
+ *             unpacked with `git archive`), to compare; default this one (`.` also means it)
+ *   SEGMENT   bytes per segment (default 1); 40 keeps the average above the listener's
+ *             32-byte floor, so the head is cut only at the 64-read cap (the costliest trickle)
  *
  * @module
  */
@@ -20,7 +22,9 @@ import { fileURLToPath } from "node:url";
 import { parseProcStat } from "./lib.ts";
 
 const seconds = Number(Deno.args[0] ?? 20);
-const REPO = Deno.args[1] ?? join(dirname(fileURLToPath(import.meta.url)), "..");
+const HERE = join(dirname(fileURLToPath(import.meta.url)), "..");
+const REPO = Deno.args[1] === undefined || Deno.args[1] === "." ? HERE : Deno.args[1];
+const SEGMENT = Number(Deno.args[2] ?? 1);
 const TICKS_PER_S = 100; // USER_HZ on Linux
 const out = (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text + "\n"));
 
@@ -90,7 +94,8 @@ function trickle(): Promise<void> {
     socket.once("connect", () => {
       timer = setInterval(() => {
         if (sent >= head.length || socket.destroyed) return;
-        socket.write(head[sent++]!);
+        socket.write(head.slice(sent, sent + SEGMENT));
+        sent = Math.min(head.length, sent + SEGMENT);
       }, 2);
     });
     socket.once("close", () => {
@@ -129,7 +134,7 @@ const sorted = [...sentPerConnection].sort((a, b) => a - b);
 out(`# trickle: ${new Date().toISOString()}, deno ${Deno.version.deno}, ${Deno.build.target}`);
 out(
   `trickle: ${opened} connections at 5/s over ${(attackMs / 1000).toFixed(1)} s, each sending an ` +
-    `${head.length}-byte head one byte per segment; answers ${
+    `${head.length}-byte head ${SEGMENT} byte(s) per segment; answers ${
       JSON.stringify(Object.fromEntries(answers))
     }; bytes sent before the cut: median ${sorted[sorted.length >> 1]}, max ${sorted.at(-1)}; ` +
     `serve CPU ${((attackTicks * 1000) / TICKS_PER_S).toFixed(0)} ms (idle baseline ${

@@ -206,7 +206,7 @@ Deno.test("the head reader: one byte per read costs the same per byte, and is cu
     last = feedHead(typed, bytes(line));
   }
   assertEquals(last.kind, "head");
-  // 64 reads at most, whatever their size (40-byte header lines: the average is fine)
+  // 32 reads at most, whatever their size (40-byte header lines: the average is fine)
   const many = createHeadReader();
   let r: FeedResult = feedHead(many, bytes("GET / HTTP/1.1\r\nHost: rig\r\n"));
   for (let i = 0; i < 70 && r.kind === "partial"; i++) {

@@ -38,7 +38,7 @@ export const DEFAULT_HEAD_LIMITS: Readonly<HeadLimits> = {
   maxBytes: 8192,
   freeReads: 8,
   minAverageBytes: 32,
-  maxReads: 64,
+  maxReads: 32,
 };
 
 /** What a chunk amounts to: a head result, or `slow` (the trickle bound was crossed). */

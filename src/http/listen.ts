@@ -18,7 +18,7 @@
  * - request head over 8 KiB → 431 (a request line over it → 414); malformed request → 400 (a
  *   bare LF or CR at once); unsupported HTTP version → 505; no complete head within 5 s → 408
  *   (checked every second, so 5-6 s); a head trickled in tiny reads (more than 8 reads
- *   averaging under 32 bytes, or more than 64 reads) → 408 at once, counted as shed `slow`. All
+ *   averaging under 32 bytes, or more than 32 reads) → 408 at once, counted as shed `slow`. All
  *   are pre-built XMRig-style JSON responses with the CORS headers and `Connection: close`,
  *   then the connection is closed;
  * - at most 64 open connections; at the cap, the connection still reading its head that has
@@ -95,7 +95,7 @@ export const DEFAULT_LIMITS: Readonly<ListenLimits> = {
   maxHeaderBytes: 8192,
   headFreeReads: 8,
   headMinAverageBytes: 32,
-  headMaxReads: 64,
+  headMaxReads: 32,
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10000,
   checkIntervalMs: 1000,
