@@ -52,9 +52,12 @@ export function pickEvictee<K>(
   for (const group of bySource.values()) {
     if (largest === undefined || group.size > largest.size) largest = group;
   }
-  for (const fresh of [false, true]) {
-    const found = (largest && quietest(largest, states, now, graceMs, fresh)) ??
-      quietest(states.keys(), states, now, graceMs, fresh);
+  // the largest source pays first (its quiet readers, then its fresh ones), then anyone
+  for (const group of [largest, states.keys()]) {
+    if (group === undefined) continue;
+    const list = [...group];
+    const found = quietest(list, states, now, graceMs, false) ??
+      quietest(list, states, now, graceMs, true);
     if (found !== undefined) return found;
   }
   return undefined;

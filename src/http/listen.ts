@@ -5,14 +5,10 @@
  * listen (socket activation, `--bind`) is `activation.ts`'s; the bytes of a response are
  * `wire.ts`'s; status names and error bodies come in as options (default `responses.ts`).
  *
- * Why a `node:net` server with its own head parser, not `node:http` or `Deno.serve`:
- * `Deno.serve` cannot take an inherited fd (denoland/deno#14006) and has no header or idle
- * timeouts. `node:http` has both, but its per-connection machinery cost ~136 ms of CPU per 1,000
- * `Connection: close` requests against ~65 ms for a raw `node:net` server answering the same
- * (docs/benchmarks-http-floor.md), which put `serve` above CPython's http.server. With one
- * request per connection and no request bodies, all `serve` needs is the head: read at most
- * 8 KiB, parse it, write one buffer, close. `net.createServer().listen({ fd: 3 })` takes the
- * inherited socket and needs no permission (docs/architecture-serve.md).
+ * Why a `node:net` server with its own head parser, not `node:http` or `Deno.serve`: see
+ * docs/architecture-serve.md (`Deno.serve` cannot take an inherited fd, denoland/deno#14006;
+ * `node:http` cost twice the CPU per `Connection: close` request, docs/benchmarks-http-floor.md).
+ * With one request per connection and no bodies, all `serve` needs is the head.
  *
  * Limits (all measured in tests/listen_test.ts):
  * - request head over 8 KiB → 431 (a request line over it → 414); malformed request → 400 (a
@@ -25,8 +21,10 @@
  *   been quiet longest, from the source (full address) holding the most connections, is closed
  *   to make room (so idle connections never lock a client out). A connection whose complete
  *   head is in hand is never picked, and one accepted in the last 100 ms only when no older
- *   one is left (its request is most likely already in flight; `connections.ts`). With nothing
- *   to pick, the new connection is closed right after accept. Both count as shed `connections`. A connection stops counting once its answer is
+ *   one is left (its request is most likely already in flight; `connections.ts`). The choice
+ *   waits two turns of the event loop (up to 16 connections over the cap meanwhile), so a
+ *   request already in the kernel is read, and spared, first; past that overflow it is made at
+ *   accept. With nothing to pick, the newest connections still reading are closed. Both count as shed `connections`. A connection stops counting once its answer is
  *   written (it is then only drained until the client closes);
  * - one request per connection (`Connection: close`, like XMRig); request bodies and pipelined
  *   requests are never read, only drained so the client gets its answer instead of a reset;
@@ -43,6 +41,7 @@
  */
 
 import { type AddressInfo, createServer, type Socket } from "node:net";
+import { setImmediate } from "node:timers";
 import { normaliseAddress } from "../ip.ts";
 import { describe, listenError, type ListenTarget } from "./activation.ts";
 import { type Admission, createAdmission, type ShedCounts } from "./admission.ts";
@@ -163,6 +162,8 @@ export interface RunningServer {
   shedCounts(): ShedCounts;
 }
 
+const OVERFLOW = 16; // connections over the cap let in while the eviction choice waits
+
 /** How long an answered connection is drained before it is cut (1-2 s with the sweep), ms. */
 const DRAIN_MS = 1000;
 
@@ -200,8 +201,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   };
   const shedMode = options.shedMode ?? "429";
   const report = options.onError ?? (() => {});
-  // allowHalfOpen: a client that half-closes after its request (`nc -N`, some HTTP/1.0
-  // clients) still gets the answer (pinned by tests/listen_test.ts)
+  // allowHalfOpen: a client that half-closes after its request still gets the answer
   const server = createServer({ allowHalfOpen: true });
 
   const sockets = new Map<Socket, ConnectionState>();
@@ -210,6 +210,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   const draining = new Map<Socket, number>();
   const recent: { response: HttpResponse; kind: string; bytes: Uint8Array }[] = [];
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let trimScheduled = false;
   let stopping: StopReason | null = null;
   let resolveClosed: (reason: StopReason) => void = () => {};
   const closed = new Promise<StopReason>((resolve) => (resolveClosed = resolve));
@@ -230,11 +231,15 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
       return;
     }
     const t = now();
-    if (sockets.size >= limits.maxConnections && !evictOne(t)) {
+    // at the cap, the choice of whom to close waits one turn of the event loop (`trim`), so a
+    // connection whose request is already in the kernel is read, and spared, first; only past
+    // the overflow allowance is it made at once
+    if (sockets.size >= limits.maxConnections + OVERFLOW && !evictOne(t)) {
       admission.noteShed("connections");
       socket.destroy();
       return;
     }
+    if (sockets.size >= limits.maxConnections) scheduleTrim();
     const conn: ConnectionState = {
       address,
       start: t,
@@ -319,6 +324,27 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   }
 
   /** At the cap: closes the connection {@link pickEvictee} names; false when there is none. */
+  /** After this turn's reads: closes connections (eviction rule) until back at the cap. */
+  function scheduleTrim(): void {
+    if (trimScheduled) return;
+    trimScheduled = true;
+    // two turns: a connection accepted in this turn has its first bytes read in the next
+    setImmediate(() =>
+      setImmediate(() => {
+        trimScheduled = false;
+        while (sockets.size > limits.maxConnections) {
+          if (evictOne(now())) continue;
+          // every one has its head in hand but the newest readers: those are refused
+          const newest = [...sockets].reverse().find(([, conn]) => conn.phase === "reading");
+          if (newest === undefined) break; // all answering: they finish on their own
+          admission.noteShed("connections");
+          untrack(newest[0]);
+          newest[0].destroy();
+        }
+      })
+    );
+  }
+
   function evictOne(t: number): boolean {
     const victim = pickEvictee(bySource, sockets, t, limits.evictGraceMs);
     if (victim === undefined) return false;
