@@ -24,8 +24,9 @@
  *   one is left (its request is most likely already in flight; `connections.ts`). The choice
  *   waits two turns of the event loop (up to 16 connections over the cap meanwhile), so a
  *   request already in the kernel is read, and spared, first; past that overflow it is made at
- *   accept. With nothing to pick, the newest connections still reading are closed. Both count as shed `connections`. A connection stops counting once its answer is
- *   written (it is then only drained until the client closes);
+ *   accept. A connection still reading is always pickable (a new one too), so only when all
+ *   others have their head in hand is the new one closed. Both count as shed `connections`. A
+ *   connection stops counting once its answer is written (then only drained until it closes);
  * - one request per connection (`Connection: close`, like XMRig); request bodies and pipelined
  *   requests are never read, only drained so the client gets its answer instead of a reset;
  * - a handler that has not answered in 5 s gets a 500 (checked every second, so 5-6 s); a
@@ -323,8 +324,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     return true;
   }
 
-  /** At the cap: closes the connection {@link pickEvictee} names; false when there is none. */
-  /** After this turn's reads: closes connections (eviction rule) until back at the cap. */
+  /** After the next turn's reads: closes connections (eviction rule) until back at the cap. */
   function scheduleTrim(): void {
     if (trimScheduled) return;
     trimScheduled = true;
@@ -332,19 +332,13 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     setImmediate(() =>
       setImmediate(() => {
         trimScheduled = false;
-        while (sockets.size > limits.maxConnections) {
-          if (evictOne(now())) continue;
-          // every one has its head in hand but the newest readers: those are refused
-          const newest = [...sockets].reverse().find(([, conn]) => conn.phase === "reading");
-          if (newest === undefined) break; // all answering: they finish on their own
-          admission.noteShed("connections");
-          untrack(newest[0]);
-          newest[0].destroy();
-        }
+        // with every head in hand nothing goes: those connections finish on their own
+        while (sockets.size > limits.maxConnections && evictOne(now()));
       })
     );
   }
 
+  /** At the cap: closes the connection {@link pickEvictee} names; false when there is none. */
   function evictOne(t: number): boolean {
     const victim = pickEvictee(bySource, sockets, t, limits.evictGraceMs);
     if (victim === undefined) return false;
