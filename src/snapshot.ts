@@ -7,7 +7,8 @@
  * Written atomically (a temporary file in the same directory, fsync, rename; mode 0644 so the
  * unprivileged server can read it), default `/run/rigforge-api/snapshot.json`. Read back with
  * {@link parseSnapshot}, which validates the shape and never trusts the file. The file is
- * world-readable: probes must never put a token or pool password in a record.
+ * world-readable: every credential is masked as it is serialized ({@link serializeSnapshot}),
+ * so the file holds only what the API may serve.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { num, obj } from "./lib/json.ts";
 import { isoSeconds } from "./lib/time.ts";
 import { cpuTimes, energyHistory } from "./snapshot/parse.ts";
 import type { Snapshot } from "./snapshot/types.ts";
+import { secretReplacer } from "./lib/secrets.ts";
 import { VERSION } from "./version.ts";
 
 export {
@@ -118,7 +120,8 @@ function energyOf(zones: unknown): Record<string, number> | null {
 }
 
 /**
- * Serializes a snapshot: compact JSON plus a newline, as written to the file (a 192-CPU rig's
+ * Serializes a snapshot with every credential masked (`secretReplacer`, the rule of
+ * `maskSecrets` in `src/lib/secrets.ts`): compact JSON plus a newline, as written to the file (a 192-CPU rig's
  * per-CPU counters stay small), or 2-space pretty for people (`probe --print`).
  *
  * @param snapshot the record
@@ -126,7 +129,8 @@ function energyOf(zones: unknown): Record<string, number> | null {
  * @returns the text
  */
 export function serializeSnapshot(snapshot: Snapshot, pretty = false): string {
-  return JSON.stringify(snapshot, null, pretty ? 2 : undefined) + "\n";
+  // masked while serializing: the file holds only what the API may serve
+  return JSON.stringify(snapshot, secretReplacer, pretty ? 2 : undefined) + "\n";
 }
 
 /**

@@ -42,6 +42,8 @@ export interface ServeOptions {
   activation?: "standalone" | "socket";
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Standalone without `--bind` (serve picks the address; it must still be 127.0.0.1). */
+  omitBind?: boolean;
   /**
    * Extra V8 flags, merged into the compile task's `--v8-flags=` (e.g. `--max-old-space-size=32`
    * to prove that no heap grows without bound).
@@ -193,7 +195,13 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
       stderr: "piped",
     })
     : new Deno.Command(deno[0]!, {
-      args: [...deno.slice(1), ...serveArgs, "--bind", "127.0.0.1", "--port", "0"],
+      args: [
+        ...deno.slice(1),
+        ...serveArgs,
+        ...(options.omitBind === true ? [] : ["--bind", "127.0.0.1"]),
+        "--port",
+        "0",
+      ],
       cwd,
       env: childEnv(tmp, options.env),
       stdin: "null",

@@ -9,6 +9,8 @@ import {
   createAdmission,
   DEFAULT_ADMISSION,
   GLOBAL_RESERVE_SHARE,
+  PREFIX_FACTOR,
+  prefixKey,
   sourceKey,
 } from "../src/http/admission.ts";
 import { type ListenOptions, startServer } from "../src/http/listen.ts";
@@ -35,7 +37,7 @@ Deno.test("per source: the burst passes, the rest is shed, and the budget refill
   const c = clock();
   const a = createAdmission({ rate: 5, burst: 20, globalRate: 0, now: c.now });
   assertEquals(admitMany(a.admit, "10.0.0.1", 30), 20);
-  assertEquals(a.counts(), { source: 10, global: 0, connections: 0 });
+  assertEquals(a.counts(), { source: 10, global: 0, connections: 0, slow: 0 });
   c.advance(1000);
   assertEquals(admitMany(a.admit, "10.0.0.1", 30), 5);
   c.advance(200);
@@ -82,18 +84,65 @@ Deno.test("the global reserve keeps a quiet poller served while busy sources flo
   assert(GLOBAL_RESERVE_SHARE > 0 && GLOBAL_RESERVE_SHARE < 1);
 });
 
-Deno.test("IPv6 sources are bucketed per /64", () => {
-  assertEquals(sourceKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
-  assertEquals(sourceKey("2001:0db8:0001:0002:ffff:1:2:3"), "2001:db8:1:2::/64");
-  assertEquals(sourceKey("::1"), "0:0:0:0::/64");
-  assertEquals(sourceKey("192.168.1.5"), "192.168.1.5");
-  assertEquals(sourceKey("not-an-address"), "not-an-address");
+Deno.test("IPv6: a bucket per full address, and a bounded aggregate per /64 (issue 12 item 4)", () => {
+  assertEquals(prefixKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assertEquals(prefixKey("2001:0db8:0001:0002:ffff:1:2:3"), "2001:db8:1:2::/64");
+  assertEquals(prefixKey("192.168.1.5"), null);
+  assertEquals(sourceKey("2001:db8:1:2::a"), "2001:db8:1:2::a");
+  // one host at 10/s sheds only itself: a dashboard on another address of the /64 is served
   const c = clock();
-  const a = createAdmission({ rate: 1, burst: 2, globalRate: 0, now: c.now });
-  assertEquals(a.admit("2001:db8:1:2::a"), "ok");
-  assertEquals(a.admit("2001:db8:1:2::b"), "ok");
-  assertEquals(a.admit("2001:db8:1:2::c"), "source", "same /64, same bucket");
-  assertEquals(a.admit("2001:db8:1:3::a"), "ok", "another /64");
+  const a = createAdmission({ ...DEFAULT_ADMISSION, now: c.now });
+  let dashboard = 0;
+  let flooder = 0;
+  for (let ms = 0; ms < 10_000; ms += 100) {
+    if (a.admit("2001:db8:1:2::f1") === "ok") flooder++;
+    if (ms % 1000 === 0 && a.admit("2001:db8:1:2::da5") === "ok") dashboard++;
+    c.advance(100);
+  }
+  assertEquals(dashboard, 10, "the dashboard on the same /64 got every poll through");
+  assert(flooder <= 20 + 5 * 10 + 1, `the flooder got ${flooder}`);
+  // one host cycling through its /64's addresses is held to the /64's aggregate
+  const b = createAdmission({ ...DEFAULT_ADMISSION, globalRate: 0, now: c.now });
+  let cycled = 0;
+  for (let i = 0; i < 1000; i++) {
+    if (b.admit(`2001:db8:9:9::${(i + 1).toString(16)}`) === "ok") cycled++;
+    c.advance(10); // 100/s over 10 s from 1,000 addresses
+  }
+  const bound = PREFIX_FACTOR * (DEFAULT_ADMISSION.burst + DEFAULT_ADMISSION.rate * 10);
+  assert(cycled <= bound + 1, `the /64 got ${cycled} through (bound ${bound})`);
+  assert(cycled >= bound - 5, `the /64 got only ${cycled}`);
+  assertEquals(b.admit("2001:db8:9:a::1"), "ok", "another /64 is untouched");
+});
+
+Deno.test("a dashboard served before keeps being served while 120 light newcomers flood (item 5)", () => {
+  const c = clock();
+  const a = createAdmission({ ...DEFAULT_ADMISSION, now: c.now });
+  const dash = "127.0.0.250";
+  // the dashboard polls once a second for a minute before the flood
+  for (let s = 0; s < 60; s++) {
+    assertEquals(a.admit(dash), "ok");
+    c.advance(1000);
+  }
+  // 120 loopback sources, each polling every 2 s (light by its own budget), 60/s in all;
+  // the dashboard polls every second meanwhile, for two minutes
+  const flood = Array.from({ length: 120 }, (_, i) => `127.0.0.${i + 1}`);
+  let polls = 0;
+  let served = 0;
+  let newcomers = 0;
+  for (let ms = 0; ms < 120_000; ms += 50) {
+    // 3 flooders every 50 ms: each of the 120 once per 2 s
+    for (let k = 0; k < 3; k++) {
+      if (a.admit(flood[(ms / 50 * 3 + k) % 120]!) === "ok") newcomers++;
+    }
+    if (ms % 1000 === 0) {
+      polls++;
+      if (a.admit(dash) === "ok") served++;
+    }
+    c.advance(50);
+  }
+  assertEquals(served, polls, `the dashboard got ${served} of ${polls}`);
+  assert(a.counts().global > 0, "the flood did hit the global bound");
+  assert(newcomers >= 50 * 120 * 0.8, `newcomers still got ${newcomers} through`);
 });
 
 Deno.test("the bucket map stays bounded and forgets refilled sources", () => {
@@ -184,7 +233,7 @@ Deno.test("sockets: one source over budget is shed while a second source is serv
       assertEquals(reply.end, "closed");
       assert(reply.ms >= 1950, `answered after ${reply.ms} ms (held 2000)`);
     }
-    assertEquals(server.shedCounts(), { source: 7, global: 0, connections: 0 });
+    assertEquals(server.shedCounts(), { source: 7, global: 0, connections: 0, slow: 0 });
     // the budget refills: 1/s
     assertEquals((await rawRequest(port, get("/"))).status, 429, "still empty");
     time.advance(1000);

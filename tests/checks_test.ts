@@ -14,6 +14,8 @@ import {
 } from "../src/checks.ts";
 import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
 import type { ProbeRecords } from "../src/probe.ts";
+import { exposureOf } from "../src/probe/exposure.ts";
+import { validateConfig } from "../src/rigforge/config.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };
 const USER: EvaluateOptions = { isRoot: false, linux: true };
@@ -173,6 +175,7 @@ function healthy(): ProbeRecords {
       allow_from: ["192.168.1.10"],
       scoped: true,
       control: false,
+      token_public: false,
       reasons: {},
     },
     config_view: {
@@ -704,4 +707,20 @@ Deno.test("control-receiver: /status answering anything but 200/503 is an issue"
     "issue",
     "rigforge-control is active but /status: http 401",
   ]);
+Deno.test("api-exposure: a token equal to a served value (Pithead's name mode) warns", () => {
+  const config = (raw: Record<string, unknown>) => exposureOf(validateConfig(raw, "c.json"));
+  const pools = [{ url: "pool.lan:3333", user: "rig-01+4000", pass: "x" }];
+  assertEquals(config({ ACCESS_TOKEN: "rig-01", pools }).token_public, true);
+  assertEquals(config({ ACCESS_TOKENS: { ro: "rig-01+4000" }, pools }).token_public, true);
+  assertEquals(
+    config({ ACCESS_TOKEN: "t".repeat(8), pools: [{ "rig-id": "t".repeat(8) }] }).token_public,
+    true,
+  );
+  assertEquals(config({ ACCESS_TOKEN: "another-token", pools }).token_public, false);
+  assertEquals(config({ pools }).token_public, false);
+  const named = rig((r) => void (r.exposure!.token_public = true));
+  const c = byId(evaluate(named, ROOT).checks, "api-exposure");
+  assertEquals(c.status, "warn");
+  assert(/a token equals a value the API serves/.test(c.detail));
+  assert(!JSON.stringify(c).includes("rig-01"), "the token value never appears");
 });

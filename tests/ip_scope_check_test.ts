@@ -25,6 +25,7 @@ function records(
     allow_from: allowFrom,
     scoped: allowFrom.length > 0,
     control: false,
+    token_public: false,
     reasons: {},
   };
   const service: ServiceRecord = {

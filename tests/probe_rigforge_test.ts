@@ -802,6 +802,7 @@ Deno.test("exposure probe per profile and without config", async () => {
     allow_from: ["192.168.1.10"],
     scoped: true,
     control: true,
+    token_public: false,
     reasons: {},
   });
   const epyc = await exposureProbe.collect(await rigContext("epyc"));

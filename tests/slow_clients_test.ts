@@ -2,10 +2,11 @@
  * Slow and hostile clients against a real `serve` (issue 6, item 2): one silent connection, one
  * that trickles a byte a second, one that sends a request and never reads the answer, and 70
  * idle connections (more than the 64-connection cap) at once. A well-behaved client polling
- * `/1/summary` meanwhile must be served every time, and the slow ones must be dropped with a 408
- * once the 5 s head timeout has passed (checked every second). Its latency next to the slow
- * ones, against its usual latency, is printed as a figure (`slow-clients:`, quoted in
- * docs/reliability.md), not asserted: CI shares two cores.
+ * `/1/summary` meanwhile must be served every time, and the slow ones must be dropped: the 5 s
+ * head timeout (checked every second) with a 408, or sooner by eviction at the connection cap
+ * (the quietest reader goes first). Its latency next to the slow ones, against its usual
+ * latency, is printed as a figure (`slow-clients:`, quoted in docs/reliability.md), not
+ * asserted: CI shares two cores.
  *
  * Admission control is off (`--rate 0 --global-rate 0`), so every hostile connection reaches
  * the listener: this measures the listener's own defences, the worst case.
@@ -168,10 +169,15 @@ Deno.test("slow and hostile clients do not delay a good client and are dropped o
     // every poll next to the slow ones was a 200 (poll() asserts each one)
     assert(loaded.length >= 1, "the good client polled while the slow ones were connected");
 
+    // At the cap the good client's connections evict the quietest readers first (issue 12:
+    // never a fresh one whose request may be in flight), so the silent one and the trickler
+    // may go that way (no answer) before their 408 at the head timeout.
     for (const [name, end] of [["silent", silentEnd], ["trickler", trickleEnd]] as const) {
       assert(end.closed, `${name} still open after ${end.ms} ms`);
-      assertEquals(end.status, 408, `${name} gets 408`);
-      assert(end.ms >= 4900, `${name} dropped after ${end.ms} ms, before the 5 s head timeout`);
+      assert(end.status === 408 || end.status === null, `${name} got ${end.status}`);
+      if (end.status === 408) {
+        assert(end.ms >= 4900, `${name} dropped after ${end.ms} ms, before the 5 s head timeout`);
+      }
     }
     for (const end of idleEnds) {
       assert(end.closed, `an idle connection still open after ${end.ms} ms`);

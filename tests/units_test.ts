@@ -731,10 +731,10 @@ Deno.test("install refuses bad flags with a clear message and writes nothing", a
     const cases: [string[], RegExp][] = [
       [
         ["--allow-from", "192.168.1.300"],
-        /--allow-from: "192\.168\.1\.300" is not an IPv4\/IPv6 address or CIDR/,
+        /--allow-from: entry 1 of 1 is not an IPv4\/IPv6 address or CIDR/,
       ],
-      [["--allow-from", "10.0.0.0/33"], /--allow-from: "10\.0\.0\.0\/33"/],
-      [["--allow-from", "pithead.lan"], /--allow-from: "pithead\.lan"/],
+      [["--allow-from", "10.0.0.0/33"], /--allow-from: entry 1 of 1 is not/],
+      [["--allow-from", "pithead.lan"], /--allow-from: entry 1 of 1 is not/],
       [["--port", "8080"], /8080 \(XMRig's own API port\)/],
       [["--port", "70000"], /--port must be a whole number 1-65535/],
       [["--port", "80a"], /--port must be a whole number 1-65535/],
@@ -1024,7 +1024,7 @@ Deno.test("CLI: install --no-start writes the units, a bad --allow-from exits 2 
     assertEquals(bad.code, 2);
     assertMatch(
       bad.stderr,
-      /rigforge-api install: --allow-from: "nope" is not an IPv4\/IPv6 address or CIDR/,
+      /rigforge-api install: --allow-from: entry 2 of 2 is not an IPv4\/IPv6 address or CIDR/,
     );
     assertEquals(await tree(rig.unitDir), {});
     const good = await runCli(["install", ...installArgs(rig, "--no-start")]);

@@ -11,7 +11,9 @@ import { type Check, check, missingProbe, reasonOf, reasonText } from "./types.t
 
 /**
  * Check 8: who can reach the sister API: a token and/or a firewall scope → ok; neither → info
- * ("open and unscoped — fine on a trusted LAN"). Never an issue. Token values never appear.
+ * ("open and unscoped — fine on a trusted LAN"). Never an issue. A token equal to a value the
+ * API serves (`token_public`: a pool user or rig-id, Pithead's `name` mode) → warn. Token
+ * values never appear.
  *
  * @param records the probe records
  * @returns the `api-exposure` check
@@ -34,6 +36,16 @@ export function exposureCheck(records: ProbeRecords): Check {
     exp.token_set === true ? "token" : null,
     exp.scoped === true ? `firewall scope ${(exp.allow_from ?? []).join(", ")}` : null,
   ].filter((l) => l !== null);
+  if (exp.token_public === true) {
+    return check(
+      id,
+      "warn",
+      title,
+      "a token equals a value the API serves (a pool user or rig-id, as in Pithead's name " +
+        "mode): anyone who may read the feed can use it; named read tokens then protect nothing",
+      { ...data, token_public: true },
+    );
+  }
   if (limits.length === 0) {
     return check(id, "info", title, "open and unscoped: fine on a trusted LAN", data);
   }

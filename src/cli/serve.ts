@@ -38,12 +38,8 @@ import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapsh
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
-import {
-  type ListenTarget,
-  type RunningServer,
-  socketActivation,
-  startServer,
-} from "../http/listen.ts";
+import { type ListenTarget, socketActivation } from "../http/activation.ts";
+import { type RunningServer, startServer } from "../http/listen.ts";
 import {
   type Command,
   intFlag,
@@ -57,8 +53,10 @@ import { loopbackOrigin, withLoopbackHttp } from "../probe.ts";
 
 /** Default `--xmrig`. */
 export const DEFAULT_XMRIG = "http://127.0.0.1:8080";
-/** Default `--bind` when the config has no `api_bind`. */
+/** Default `--bind` when the config has no `api_bind` and a token is required. */
 export const DEFAULT_BIND = "0.0.0.0";
+/** Where an open API listens unless `--bind` or `api_bind` says otherwise. */
+export const LOOPBACK_BIND = "127.0.0.1";
 /** Default `--port` when the config has no `api_port`. */
 export const DEFAULT_PORT = 8081;
 /** Default `--idle-exit`, seconds. */
@@ -71,7 +69,7 @@ export type EmbeddedMode = "auto" | "on" | "off";
 
 /** The parsed and validated `serve` flags. */
 export interface ServeArgs {
-  /** `--bind`, or `null` for the config's `api_bind` (else 0.0.0.0). */
+  /** `--bind`, or `null` for the config's `api_bind` (else {@link bindFor}'s default). */
   bind: string | null;
   /** `--port`, or `null` for the config's `api_port` (else 8081); 0 = any free port. */
   port: number | null;
@@ -121,7 +119,8 @@ USAGE:
 
 OPTIONS:
   --bind ADDR               address to listen on when not socket-activated; "::" is dual-stack
-                            (default: the config's api_bind, else ${DEFAULT_BIND})
+                            (default: the config's api_bind, else ${DEFAULT_BIND} with a token
+                            and ${LOOPBACK_BIND} without one)
   --port N                  port to listen on when not socket-activated; 0 = any free port
                             (default: the config's api_port, else ${DEFAULT_PORT})
   --xmrig URL               XMRig's HTTP API (default ${DEFAULT_XMRIG})
@@ -382,7 +381,7 @@ async function run(argv: string[], io: Io): Promise<number> {
 
   const target: ListenTarget = activation ?? {
     kind: "tcp",
-    host: args.bind ?? config?.apiBind ?? DEFAULT_BIND,
+    host: bindFor(args.bind, config, auth.open),
     port: args.port ?? config?.apiPort ?? DEFAULT_PORT,
   };
   let server: RunningServer;
@@ -415,6 +414,26 @@ async function run(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/**
+ * Where standalone `serve` listens: `--bind`, else the config's own `api_bind`, else
+ * {@link DEFAULT_BIND} when a token is required, and loopback (`127.0.0.1`, XMRig's own default
+ * host) when the API is open: an open API never reaches the LAN unless someone said so.
+ *
+ * @param flag `--bind`, or null
+ * @param config the validated config, or null (no file)
+ * @param open whether no token is configured
+ * @returns the address to listen on
+ */
+export function bindFor(
+  flag: string | null,
+  config: { apiBind: string; apiBindSet: boolean } | null,
+  open: boolean,
+): string {
+  if (flag !== null) return flag;
+  if (config !== null && config.apiBindSet) return config.apiBind;
+  return open ? LOOPBACK_BIND : DEFAULT_BIND;
+}
+
 function startupLine(
   server: RunningServer,
   activated: boolean,
@@ -434,9 +453,14 @@ function startupLine(
     : `${args.rate || "unlimited"}/s per source (burst ${args.burst}), ${
       args.globalRate || "unlimited"
     }/s in all`;
+  // an open API on loopback because nobody chose an address: say how to open it up
+  const hint = !activated && open && args.bind === null && server.address.startsWith(LOOPBACK_BIND)
+    ? "; no token, so loopback only: set ACCESS_TOKEN, or pass --bind 0.0.0.0 (or set api_bind) " +
+      "to serve the LAN"
+    : "";
   return `rigforge-api serve: listening on ${server.address} (${mode}), token: ${
     open ? "open" : "required"
-  }, snapshot: ${snapshot}, admission: ${admission}\n`;
+  }, snapshot: ${snapshot}, admission: ${admission}${hint}\n`;
 }
 
 /** Stops gracefully on SIGTERM (systemd's stop) and SIGINT; returns the remover. */

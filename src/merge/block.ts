@@ -15,9 +15,12 @@
 
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
+
+export { maskSecrets } from "../lib/secrets.ts";
 import type { XmrigReply } from "../xmrig.ts";
 import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../lib/json.ts";
 import { reasonIn } from "./fields.ts";
+import { maskSecrets } from "../lib/secrets.ts";
 import { healthSection } from "./health.ts";
 import { dig, type Source, sourceOf } from "./source.ts";
 import { type TuneGap, tuneGap, type TuneGapInputs } from "../checks.ts";
@@ -396,32 +399,4 @@ function exposureSection(src: Source): Obj {
     named_tokens: int(e?.["named_tokens"]),
     scoped: bool(e?.["scoped"]),
   };
-}
-
-const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
-
-/**
- * Defence in depth over what the probes already mask: any credential-looking key (`pass`,
- * `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) with a non-empty value,
- * at any depth, becomes `{"__secret__": true}` (Pithead's sentinel).
- *
- * @param value a JSON value
- * @returns a copy with secrets masked (`null` stays `null`)
- */
-export function maskSecrets<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(maskSecrets) as T;
-  const o = obj(value);
-  if (o === null) return value;
-  const out: Obj = {};
-  for (const [key, inner] of Object.entries(o)) {
-    if (key === "__proto__") continue;
-    if (key === "__secret__") {
-      out[key] = inner;
-      continue;
-    }
-    const masked = SECRET_KEY.test(key) && inner !== null && inner !== "" &&
-      !(obj(inner)?.["__secret__"] === true);
-    out[key] = masked ? { __secret__: true } : maskSecrets(inner);
-  }
-  return out as T;
 }

@@ -414,7 +414,7 @@ export const METRICS: readonly MetricDefinition[] = [
     kind: "counter",
     labels: ["reason"],
     help:
-      "Connections shed by admission control before parsing, by reason (source, global, connections).",
+      "Connections shed by admission control before parsing (source, global, connections), or cut for trickling their request head (slow), by reason.",
     source: "serve's admission control (src/http/admission.ts)",
   },
 ];

@@ -14,6 +14,7 @@ import { collapseControl } from "../lib/text.ts";
 import {
   configRevision,
   configSecrets,
+  configTokens,
   maskSecrets,
   redactSecrets,
   sortKeys,
@@ -196,7 +197,10 @@ export async function collectConfigView(ctx: ProbeContext): Promise<ConfigViewRe
   if (config === null) {
     reasons["config"] = reasons["config_meta"] = reasons["edited_since_stamp"] = "absent";
   } else {
-    record.config = sortKeys(maskSecrets(writableConfig(config))) as Record<string, unknown>;
+    // tokens are masked wherever a string equals one (a pool `user` excepted: see secrets.ts)
+    const tokens = configTokens(config);
+    const masked = maskSecrets(writableConfig(config), tokens);
+    record.config = sortKeys(masked) as Record<string, unknown>;
     if (config.maxTempC === null) reasons["config.max_temp_c"] = "absent";
     const revision = configRevision(config);
     const cm: ConfigMeta = { revision, changed_at: null, source: null, last_change_id: null };

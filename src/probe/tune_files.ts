@@ -9,7 +9,7 @@
  * @module
  */
 
-import { SECRET } from "./config_canonical.ts";
+import { maskSecrets } from "../lib/secrets.ts";
 import { isObject, type Obj, parseJson } from "../lib/json.ts";
 import { absentOrCorrupt } from "./json.ts";
 import { isoSecondsOrNull } from "../lib/time.ts";
@@ -44,9 +44,8 @@ export interface Parsed<T> {
 /** The applied overrides. */
 export interface AppliedTune {
   /**
-   * The file's content as written (a partial XMRig config), except that any credential-looking
-   * key (`pass`, `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) holding a
-   * non-empty value is replaced by `{"__secret__": true}`.
+   * The file's content as written (a partial XMRig config), masked by `maskSecrets`
+   * (`src/lib/secrets.ts`): every credential becomes `{"__secret__": true}`.
    */
   raw: Record<string, unknown>;
   /** The knobs in it; `null` for a knob the file does not set (XMRig's default applies). */
@@ -160,22 +159,6 @@ function knobsFrom(
   };
 }
 
-const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
-
-/** Replaces credential-looking values with the `{"__secret__": true}` sentinel, at any depth. */
-function redactCredentials(value: unknown, depth = 0): unknown {
-  if (depth > 32) return null;
-  if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
-  if (!isObject(value)) return value;
-  const out: Obj = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
-      ? { ...SECRET }
-      : redactCredentials(v, depth + 1);
-  }
-  return out;
-}
-
 /**
  * Parses `<worker_root>/tune-overrides.json`, the partial XMRig config `rigforge.sh tune` and
  * `autotune` deep-merge into XMRig's config, e.g.
@@ -199,7 +182,7 @@ export function parseOverrides(json: string): Parsed<AppliedTune> | null {
       "knobs.",
       reasons,
     );
-    return { value: { raw: redactCredentials(raw) as Obj, knobs }, reasons };
+    return { value: { raw: maskSecrets(raw), knobs }, reasons };
   } catch {
     return null; // pathological nesting
   }
