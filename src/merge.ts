@@ -30,7 +30,6 @@ import { annotatedBackends, backendAnnotation } from "./merge/backends.ts";
 export {
   type BlockOptions,
   hashrateWindows,
-  maskSecrets,
   rigforgeBlock,
   tuneGapInputs,
   type XmrigFacts,

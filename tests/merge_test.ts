@@ -2,13 +2,13 @@ import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import {
   healthBody,
-  maskSecrets,
   rigforgeBlock,
   snapshotInfo,
   spliceTopLevel,
   summaryBody,
   tuneBody,
 } from "../src/merge.ts";
+import { maskSecrets } from "../src/lib/secrets.ts";
 import type { Snapshot } from "../src/snapshot.ts";
 import { parsePin } from "../src/probe/provenance.ts";
 import type { XmrigReply } from "../src/xmrig.ts";

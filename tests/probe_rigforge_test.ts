@@ -40,9 +40,9 @@ import {
   canonicalJson,
   configRevision,
   jqNumber,
-  maskSecrets,
   writableConfig,
 } from "../src/probe/config_canonical.ts";
+import { maskSecrets } from "../src/lib/secrets.ts";
 
 const HOMES = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "rigforge");
 const PROFILES = ["zen4", "epyc", "intel", "buildvm"] as const;

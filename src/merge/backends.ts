@@ -9,7 +9,7 @@
 
 import type { XmrigReply } from "../xmrig.ts";
 import { int, type Obj, obj } from "../lib/json.ts";
-import { maskSecrets } from "./block.ts";
+import { maskSecrets } from "../lib/secrets.ts";
 import type { Source } from "./source.ts";
 import { spliceTopLevel } from "./splice.ts";
 

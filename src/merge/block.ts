@@ -16,7 +16,6 @@
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 
-export { maskSecrets } from "../lib/secrets.ts";
 import type { XmrigReply } from "../xmrig.ts";
 import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../lib/json.ts";
 import { reasonIn } from "./fields.ts";

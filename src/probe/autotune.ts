@@ -10,7 +10,8 @@
  */
 
 import { dropControl, stripAnsi } from "../lib/text.ts";
-import { configSecrets, redactSecrets } from "./config_canonical.ts";
+import { configSecrets } from "./config_canonical.ts";
+import { redactSecrets } from "../lib/secrets.ts";
 import { isObject, parseJson } from "../lib/json.ts";
 import { exists, machinePath } from "./read.ts";
 import {

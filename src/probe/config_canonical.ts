@@ -4,7 +4,7 @@
  * validated config, pool secrets masked for display, the canonical text (`jq -S .`) and
  * revision hash, and the redaction of every configured credential from free text. Pure.
  *
- * Masking is `maskSecrets` of `src/lib/secrets.ts` (re-exported here): every credential at any
+ * Masking is `maskSecrets` of `src/lib/secrets.ts`: every credential at any
  * depth becomes `{"__secret__": true}`; `null` and `""` stay as they are, because "no password" /
  * "no pin" is configuration, not a secret, and Pithead needs to tell "unset" from "set but
  * hidden".
@@ -15,8 +15,6 @@
 import { createHash } from "node:crypto";
 import type { AutotuneSetting, RigforgeConfig } from "../rigforge/config.ts";
 import { deriveBearerHex, isSecretKey, urlPasswords } from "../lib/secrets.ts";
-
-export { maskSecrets, redactSecrets, SECRET } from "../lib/secrets.ts";
 
 /** The writable config, canonical vocabulary (`perf` is already `performance`). */
 export interface WritableConfig {

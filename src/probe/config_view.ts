@@ -11,12 +11,11 @@
 
 import { join } from "node:path";
 import { collapseControl } from "../lib/text.ts";
+import { maskSecrets, redactSecrets } from "../lib/secrets.ts";
 import {
   configRevision,
   configSecrets,
   configTokens,
-  maskSecrets,
-  redactSecrets,
   sortKeys,
   writableConfig,
 } from "./config_canonical.ts";
