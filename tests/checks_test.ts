@@ -707,6 +707,8 @@ Deno.test("control-receiver: /status answering anything but 200/503 is an issue"
     "issue",
     "rigforge-control is active but /status: http 401",
   ]);
+});
+
 Deno.test("api-exposure: a token equal to a served value (Pithead's name mode) warns", () => {
   const config = (raw: Record<string, unknown>) => exposureOf(validateConfig(raw, "c.json"));
   const pools = [{ url: "pool.lan:3333", user: "rig-01+4000", pass: "x" }];

@@ -19,7 +19,7 @@ import { validateConfig } from "../src/rigforge/config.ts";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
 import { exchange, get, latin1, median } from "./_rawhttp.ts";
-import { copyTree, startServe, writeFreshSnapshot } from "./_serve.ts";
+import { copyTree, startServe } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
 import { startStandin } from "./_xmrig_standin.ts";
 import { waitFor } from "./_wait.ts";

@@ -305,6 +305,7 @@ const exposure: Decoder<RecordOf<"exposure">> = object({
   allow_from: nullable(array(string)),
   scoped: bool,
   control: bool,
+  token_public: bool,
   reasons,
 });
 
