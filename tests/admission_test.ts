@@ -256,8 +256,12 @@ Deno.test("sockets: the global bound holds with 40 sources", async () => {
       ),
     );
     const ok = replies.filter((r) => r.status === 200).length;
-    // global burst = max(global rate, per-source burst) = 20; the fake clock refills nothing
-    assertEquals(ok, 20);
+    // global burst = max(global rate, per-source burst) = 20; the fake clock refills nothing.
+    // Each of the 40 is a light newcomer: it may drain the bucket only down to the lower half of
+    // the reserve, which is kept for sources served before the pressure began.
+    const globalBurst = 20;
+    const reserve = Math.max(1, Math.floor(globalBurst * GLOBAL_RESERVE_SHARE));
+    assertEquals(ok, globalBurst - Math.floor(reserve / 2));
     assertEquals(replies.filter((r) => r.status === 429).length, 40 - ok);
     assertEquals(server.shedCounts().global, 40 - ok);
   } finally {
