@@ -11,7 +11,8 @@
 
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
-import { decideEmbedded, newerSnapshot, parseServeArgs, serveCommand } from "../src/cli/serve.ts";
+import { parseServeArgs, serveCommand } from "../src/cli/serve.ts";
+import { decideEmbedded, newerSnapshot } from "../src/cli/embedded_probe.ts";
 import { UsageError } from "../src/cli/args.ts";
 import { readConfig } from "../src/rigforge/config.ts";
 import { isoSeconds } from "../src/lib/time.ts";

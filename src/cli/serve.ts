@@ -21,16 +21,11 @@
 import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
-import type { PreviousCounters, ProbeContext } from "../probe.ts";
-import { parseTime } from "../lib/time.ts";
 import {
-  buildSnapshot,
   createSnapshotCache,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
   readSnapshotFile,
-  type Snapshot,
-  type SnapshotRead,
 } from "../snapshot.ts";
 import { isIPv4, isIPv6 } from "../ip.ts";
 import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
@@ -49,6 +44,14 @@ import {
   UsageError,
 } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+import {
+  decideEmbedded,
+  EMBEDDED_SAMPLE_MS,
+  type EmbeddedDecision,
+  type EmbeddedMode,
+  newerSnapshot,
+  startEmbeddedProber,
+} from "./embedded_probe.ts";
 import { loopbackOrigin, withLoopbackHttp } from "../probe.ts";
 
 /** Default `--xmrig`. */
@@ -61,11 +64,6 @@ export const LOOPBACK_BIND = "127.0.0.1";
 export const DEFAULT_PORT = 8081;
 /** Default `--idle-exit`, seconds. */
 export const DEFAULT_IDLE_EXIT_S = 120;
-/** How long the first embedded pass samples rates, ms. */
-export const EMBEDDED_SAMPLE_MS = 250;
-
-/** `--embedded-probe`. */
-export type EmbeddedMode = "auto" | "on" | "off";
 
 /** The parsed and validated `serve` flags. */
 export interface ServeArgs {
@@ -204,109 +202,6 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   };
 }
 
-/** The embedded-probe decision and why, for the startup line. */
-export interface EmbeddedDecision {
-  embedded: boolean;
-  why: string;
-}
-
-/**
- * Decides whether to probe in-process: never when socket-activated (the root probe timer feeds
- * the server), always with `on`, never with `off`; `auto` when the snapshot at start is missing,
- * unreadable or stale (older than 3 of its own intervals).
- *
- * @param mode `--embedded-probe`
- * @param activated whether systemd passed a socket
- * @param snapshot the snapshot file's content at start, or `null` when absent or unusable
- * @param now wall clock, ms since the epoch
- * @returns the decision
- */
-export function decideEmbedded(
-  mode: EmbeddedMode,
-  activated: boolean,
-  snapshot: Snapshot | null,
-  now: number,
-): EmbeddedDecision {
-  if (activated) return { embedded: false, why: "socket-activated: the probe timer feeds it" };
-  if (mode === "off") return { embedded: false, why: "--embedded-probe off" };
-  if (mode === "on") return { embedded: true, why: "--embedded-probe on" };
-  const status = snapshotInfo(snapshot, now).status;
-  return status === "fresh"
-    ? { embedded: false, why: "the snapshot file is fresh" }
-    : { embedded: true, why: `the snapshot file is ${status}` };
-}
-
-/** A running embedded prober. */
-export interface EmbeddedProber {
-  /** The latest snapshot it made, or `null` before the first pass ends. */
-  latest(): Snapshot | null;
-  /** Resolves when the first pass has ended. */
-  readonly first: Promise<void>;
-  /** Stops probing (a pass in progress finishes; no further pass starts). */
-  stop(): void;
-}
-
-/**
- * Probes in-process every `intervalS` seconds (the next pass starts `intervalS` after the end of
- * the previous one, so passes never overlap), carrying the rate counters from pass to pass.
- *
- * @param ctx the probe context (its `previous` is ignored; the first pass samples instead)
- * @param intervalS the period, seconds
- * @returns the prober
- */
-export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): EmbeddedProber {
-  let latest: Snapshot | null = null;
-  let previous: PreviousCounters | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-
-  async function pass(): Promise<void> {
-    const passCtx: ProbeContext = { ...ctx, previous, sampleMs: EMBEDDED_SAMPLE_MS };
-    const started = passCtx.now();
-    try {
-      // loaded on first use: a socket-activated server never probes and never loads the probes
-      const { runProbes } = await import("../probe.ts");
-      const result = await runProbes(passCtx);
-      latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
-      const counters = latest.counters;
-      previous = counters.cpu_times === null && counters.energy_uj === null ? null : counters;
-    } catch {
-      // runProbes turns every probe failure into data; keep the last snapshot otherwise
-    }
-  }
-
-  function schedule(): void {
-    if (!stopped) timer = setTimeout(() => void pass().then(schedule), intervalS * 1000);
-  }
-
-  const first = pass().then(schedule);
-  return {
-    latest: () => latest,
-    first,
-    stop(): void {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/**
- * The newer of the file's snapshot and the embedded one (by `generated_at`).
- *
- * @param read what the file cache says
- * @param embedded the embedded prober's latest, or `null`
- * @returns what the request sees
- */
-export function newerSnapshot(read: SnapshotRead, embedded: Snapshot | null): SnapshotRead {
-  if (embedded === null) return read;
-  if (read.snapshot !== null) {
-    const file = parseTime(read.snapshot.generated_at) ?? -Infinity;
-    const mine = parseTime(embedded.generated_at) ?? -Infinity;
-    if (file >= mine) return read;
-  }
-  return { snapshot: embedded, error: null };
-}
-
 async function run(argv: string[], io: Io): Promise<number> {
   const startedMs = performance.now(); // ms since the runtime's time origin (process start)
   const args = parseServeArgs(argv);
@@ -328,9 +223,17 @@ async function run(argv: string[], io: Io): Promise<number> {
   );
   // The embedded probe asks XMRig (for the 60 s power pair) only on loopback: the token goes
   // nowhere else.
+  let lastError = -Infinity;
+  const report = (message: string): void => {
+    if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
+    lastError = performance.now();
+    io.stderr(`rigforge-api serve: ${message}\n`);
+  };
   const loopbackXmrig = loopbackOrigin(args.xmrig);
   const probeCtx = loopbackXmrig === null ? ctx : withLoopbackHttp({ ...ctx }, loopbackXmrig);
-  const prober = decision.embedded ? startEmbeddedProber(probeCtx, args.probeIntervalS) : null;
+  const prober = decision.embedded
+    ? startEmbeddedProber(probeCtx, args.probeIntervalS, report)
+    : null;
   const cache = createSnapshotCache(args.snapshot);
   const log = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
   // Socket-activated with old or no data: the first requests wait for this activation's pass.
@@ -360,12 +263,6 @@ async function run(argv: string[], io: Io): Promise<number> {
     burst: args.burst,
     globalRate: args.globalRate,
   });
-  let lastError = -Infinity;
-  const report = (message: string): void => {
-    if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
-    lastError = performance.now();
-    io.stderr(`rigforge-api serve: ${message}\n`);
-  };
   const handler = createHandler({
     auth,
     snapshot: async () => {

@@ -27,7 +27,7 @@
  * @module
  */
 
-import { dropControl } from "../lib/text.ts";
+import { describeError } from "../lib/text.ts";
 import {
   backendsBody,
   type DoctorHook,
@@ -223,15 +223,6 @@ function bodyMemo(): BodyMemo {
     });
     return response;
   };
-}
-
-/**
- * An internal error as one log line: its type and first line, control characters dropped, at
- * most 200 characters (the request path is the caller's; no request data is in it).
- */
-function describeError(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return dropControl(text.split("\n")[0] ?? "").slice(0, 200);
 }
 
 /**

@@ -56,3 +56,15 @@ export function collapseControl(text: string, replacement = " "): string {
 export function stripAnsi(text: string): string {
   return text.replace(ANSI_CSI, "");
 }
+
+/**
+ * An internal error as one log line: its type and first line, control characters dropped, at
+ * most 200 characters (no request or file data is added here; the caller names where it was).
+ *
+ * @param error what was thrown
+ * @returns the line
+ */
+export function describeError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return dropControl(text.split("\n")[0] ?? "").slice(0, 200);
+}
