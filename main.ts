@@ -6,7 +6,7 @@
  * @module
  */
 
-import { runCli } from "./src/cli/mod.ts";
+import { runCli } from "./src/cli.ts";
 
 if (import.meta.main) {
   const encoder = new TextEncoder();

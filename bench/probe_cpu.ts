@@ -11,7 +11,7 @@
 
 import process from "node:process";
 import { buildContext } from "../src/cli/context.ts";
-import { runProbes } from "../src/probe/mod.ts";
+import { runProbes } from "../src/probe.ts";
 
 const [root = "/", home = "/nonexistent"] = Deno.args;
 const io = { stdout: () => {}, stderr: () => {}, env: (name: string) => Deno.env.get(name) };

@@ -20,9 +20,10 @@
  */
 
 import { join } from "node:path";
-import { arr, num, obj } from "../src/merge/fields.ts";
+import { arr, num, obj } from "../src/lib/json.ts";
 import { locate } from "../src/rigforge/locate.ts";
-import { isoSeconds, writeSnapshotAtomic } from "../src/snapshot.ts";
+import { isoSeconds } from "../src/lib/time.ts";
+import { writeSnapshotAtomic } from "../src/snapshot.ts";
 import { REPO_ROOT } from "../tests/_cli.ts";
 import { type ServeHandle, startServe } from "../tests/_serve.ts";
 import { fixtureSnapshot, RIGFORGE_DIR } from "../tests/_snapshot.ts";

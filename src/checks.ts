@@ -15,15 +15,17 @@
  * @module
  */
 
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import {
   binaryCheck,
   hugepagesLogCheck,
   minerUserCheck,
   msrModCheck,
   msrModuleCheck,
+  msrPresetCheck,
   msrReadbackCheck,
   restrictedCheck,
+  rigforgeFound,
   serviceActiveCheck,
 } from "./checks/miner.ts";
 import {
@@ -51,9 +53,11 @@ import {
   watchdogCheck,
 } from "./checks/rigforge.ts";
 import { ipScopeCheck } from "./checks/ip_scope.ts";
+import { tuneGapCheck, xmrigVersionCheck } from "./checks/live.ts";
 import { type Check, check, type CheckStatus, type Verdict } from "./checks/types.ts";
 
-export * from "./checks/thresholds.ts";
+export { rigforgeFound } from "./checks/miner.ts";
+export { type TuneGap, tuneGap, type TuneGapInputs } from "./checks/tune_gap.ts";
 export type { Check, CheckStatus, Verdict } from "./checks/types.ts";
 
 /** How doctor (or `/health`) runs. */
@@ -78,6 +82,9 @@ export const ROOT_ONLY_CHECKS: readonly string[] = [
   "ram-speed",
   "memory-profile",
 ];
+
+/** Null reasons that mean a value exists but was not read (as opposed to absent here). */
+const UNREAD_REASONS: readonly string[] = ["needs-root", "unreadable", "corrupt", "timeout"];
 
 /** Checks whose warnings are BIOS settings (listed by the `firmware` context line). */
 const BIOS_ITEMS: readonly string[] = ["memory-profile", "smt", "numa-nps", "cpu-clock"];
@@ -111,15 +118,22 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     msrModuleCheck(records),
     msrModCheck(records),
     msrReadbackCheck(records),
+    msrPresetCheck(records),
     governorCheck(records),
     ramLayoutCheck(records),
     ramSpeedCheck(records),
     cpuClockCheck(records),
   ];
   const bios = [memoryProfileCheck(records), smtCheck(records), numaCheck(records)];
-  const recommendations = [...before, ...bios]
-    .filter((c) => BIOS_ITEMS.includes(c.id) && (c.status === "warn" || c.status === "issue"))
+  const biosItems = [...before, ...bios].filter((c) => BIOS_ITEMS.includes(c.id));
+  // An item that could not be read (needs root, unreadable) is "cannot tell", never "no
+  // change recommended".
+  const unread = (c: Check) =>
+    c.status === "needs-root" || UNREAD_REASONS.includes(String(c.data["reason"] ?? ""));
+  const recommendations = biosItems
+    .filter((c) => (c.status === "warn" || c.status === "issue") && !unread(c))
     .map((c) => c.id);
+  const unknown = biosItems.filter(unread).map((c) => c.id);
   const after = [
     hugepagesLogCheck(records),
     thermalCheck(records),
@@ -127,11 +141,37 @@ function judge(records: ProbeRecords, options: EvaluateOptions): Check[] {
     powerCheck(records),
     watchdogCheck(records),
     autotuneCheck(records),
+    tuneGapCheck(records),
+    xmrigVersionCheck(records),
     sisterApiCheck(records),
     ipScopeCheck(records),
   ];
-  const all = [...before, firmwareCheck(records, recommendations), ...bios, ...after];
-  return options.isRoot ? all : all.map(unprivileged);
+  const all = [...before, firmwareCheck(records, recommendations, unknown), ...bios, ...after];
+  const found = rigforgeFound(records) ? all : all.map(withoutRigforge);
+  return options.isRoot ? found : found.map(unprivileged);
+}
+
+/**
+ * Checks that judge RigForge's own install (its config, worker root, XMRig build and log):
+ * skipped, never counted, when no RigForge is found (no `VERSION`, no `config.json`).
+ */
+export const RIGFORGE_CHECKS: readonly string[] = [
+  "miner-user",
+  "xmrig-binary",
+  "xmrig-api-restricted",
+  "api-exposure",
+  "control-receiver",
+  "msr-mod",
+  "msr-preset",
+  "xmrig-hugepages-log",
+  "watchdog",
+];
+
+function withoutRigforge(c: Check): Check {
+  if (!RIGFORGE_CHECKS.includes(c.id)) return c;
+  return check(c.id, "skipped", c.title, "RigForge not found: needs its install", {
+    reason: "absent",
+  });
 }
 
 /** Without root, a root-only check that could not measure is `needs-root`, never an issue. */

@@ -114,7 +114,8 @@ export function formatCidr(cidr: Cidr): string {
  * array of them (RigForge's `api_allow_from` holds one; rigforge-api accepts several).
  *
  * @param value a string, an array of strings, or empty
- * @returns the blocks, or an error message naming the first bad entry
+ * @returns the blocks, or an error message giving the first bad entry's position (never its
+ *   value: a config error prints no values)
  */
 export function parseAllowList(value: unknown): Cidr[] | { error: string } {
   if (value === null || value === undefined || value === "") return [];
@@ -125,11 +126,14 @@ export function parseAllowList(value: unknown): Cidr[] | { error: string } {
     : null;
   if (items === null) return { error: "must be a string or a list of addresses" };
   const out: Cidr[] = [];
-  for (const item of items) {
+  for (const [i, item] of items.entries()) {
     const cidr = typeof item === "string" ? parseCidr(item) : null;
     if (cidr === null) {
-      const shown = typeof item === "string" ? JSON.stringify(item.slice(0, 64)) : typeof item;
-      return { error: `${shown} is not an IPv4/IPv6 address or CIDR` };
+      // the value is never echoed (config errors print no values): its position and type only
+      const kind = typeof item === "string" ? "" : ` (a ${item === null ? "null" : typeof item})`;
+      return {
+        error: `entry ${i + 1} of ${items.length}${kind} is not an IPv4/IPv6 address or CIDR`,
+      };
     }
     out.push(cidr);
   }

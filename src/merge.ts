@@ -21,20 +21,29 @@ import { healthSection } from "./merge/health.ts";
 import { rigforgeBlock, tuneSection, watchdogSection } from "./merge/block.ts";
 import { type Source, sourceOf } from "./merge/source.ts";
 import { spliceTopLevel } from "./merge/splice.ts";
-import type { ProbeRecords } from "./probe/mod.ts";
+import type { ProbeRecords } from "./probe.ts";
 import type { SnapshotRead } from "./snapshot.ts";
 import type { XmrigReply } from "./xmrig.ts";
 
 export { type SpliceEntry, spliceTopLevel } from "./merge/splice.ts";
+import { annotatedBackends, backendAnnotation } from "./merge/backends.ts";
 export {
   type BlockOptions,
-  maskSecrets,
-  matchWindow,
+  hashrateWindows,
   rigforgeBlock,
+  tuneGapInputs,
   type XmrigFacts,
   xmrigFacts,
+  xmrigObject,
 } from "./merge/block.ts";
-export { type SnapshotInfo, snapshotInfo, type SnapshotStatus } from "./merge/source.ts";
+export { tuneGap } from "./checks.ts";
+export {
+  dig,
+  type SnapshotInfo,
+  snapshotInfo,
+  type SnapshotStatus,
+  sourceOf,
+} from "./merge/source.ts";
 
 /** The snapshot as the request sees it: the cache's answer and the wall clock (ms). */
 export interface SnapshotView {
@@ -43,8 +52,8 @@ export interface SnapshotView {
 }
 
 /**
- * Doctor's verdict for `/health` (`evaluate` from `src/checks.ts`): called with the fresh
- * snapshot's records; its JSON-serializable result is served as `doctor`.
+ * Doctor's verdict for `/health` (`evaluate` from `src/checks.ts`): called with the
+ * snapshot's records (fresh or stale); its JSON-serializable result is served as `doctor`.
  */
 export type DoctorHook = (records: ProbeRecords) => unknown;
 
@@ -87,22 +96,35 @@ function bodySource(view: SnapshotView): Source {
 }
 
 /**
- * The body of `/health`. Doctor's verdict is served only with a fresh snapshot.
+ * The body of `/health`. Doctor's verdict is served with any snapshot there is (fresh or stale,
+ * labelled by `snapshot`); `null` when it is missing.
  *
  * @param view the snapshot and now
  * @param doctor the doctor hook's result for this snapshot (`null`: no hook or no snapshot)
  * @returns the body text
  */
 export function healthBody(view: SnapshotView, doctor: unknown = null): string {
+  return pretty(healthObject(view, doctor));
+}
+
+/**
+ * The object `/health` serves (what {@link healthBody} prints), for callers that embed it
+ * (`doctor --json`) rather than serve it.
+ *
+ * @param view the snapshot and now
+ * @param doctor the doctor hook's result for this snapshot (`null`: no hook or no snapshot)
+ * @returns the body as an object
+ */
+export function healthObject(view: SnapshotView, doctor: unknown = null): Record<string, unknown> {
   const src = bodySource(view);
-  return pretty({
+  return {
     generated_at: generatedAt(view),
     ...healthSection(src, ""),
     watchdog: watchdogSection(src, "watchdog"),
-    doctor: src.info.status === "fresh" ? doctor ?? null : null,
+    doctor: src.info.status === "missing" ? null : doctor ?? null,
     snapshot: src.info,
     reasons: src.log.reasons,
-  });
+  };
 }
 
 /**
@@ -122,12 +144,18 @@ export function tuneBody(view: SnapshotView): string {
 }
 
 /**
- * The body of `/2/backends`: XMRig's array verbatim, or 503 (XMRig's error form) when XMRig did
- * not answer with one.
+ * The body of `/2/backends`: XMRig's array verbatim, with `rigforge` (the tuned thread layout
+ * and knobs, from the snapshot) spliced into the `cpu` backend's object; 503 (XMRig's error
+ * form) when XMRig did not answer with one.
  *
  * @param xmrig XMRig's `/2/backends` reply
+ * @param view the snapshot and now
  * @returns status and body text (`text` only with 200)
  */
-export function backendsBody(xmrig: XmrigReply): { status: 200; text: string } | { status: 503 } {
-  return xmrig.ok ? { status: 200, text: xmrig.text } : { status: 503 };
+export function backendsBody(
+  xmrig: XmrigReply,
+  view: SnapshotView,
+): { status: 200; text: string } | { status: 503 } {
+  if (!xmrig.ok) return { status: 503 };
+  return annotatedBackends(xmrig, backendAnnotation(bodySource(view)));
 }

@@ -7,16 +7,19 @@
  * Written atomically (a temporary file in the same directory, fsync, rename; mode 0644 so the
  * unprivileged server can read it), default `/run/rigforge-api/snapshot.json`. Read back with
  * {@link parseSnapshot}, which validates the shape and never trusts the file. The file is
- * world-readable: probes must never put a token or pool password in a record.
+ * world-readable: every credential is masked as it is serialized ({@link serializeSnapshot}),
+ * so the file holds only what the API may serve.
  *
  * @module
  */
 
 import { basename, dirname, join } from "node:path";
-import type { ProbePass, ProbeRecords } from "./probe/mod.ts";
-import type { PreviousCounters, ProbeContext } from "./probe/types.ts";
-import { isoSeconds as isoOrNull } from "./probe/time.ts";
-import { asObject, cpuTimes, finite } from "./snapshot/parse.ts";
+import type { PreviousCounters, ProbeContext, ProbePass, ProbeRecords } from "./probe.ts";
+import { num, obj } from "./lib/json.ts";
+import { isoSeconds } from "./lib/time.ts";
+import { cpuTimes, energyHistory } from "./snapshot/parse.ts";
+import type { Snapshot } from "./snapshot/types.ts";
+import { secretReplacer } from "./lib/secrets.ts";
 import { VERSION } from "./version.ts";
 
 export {
@@ -29,7 +32,10 @@ export {
   type SnapshotFileRead,
   type SnapshotRead,
 } from "./snapshot/cache.ts";
-export { parseSnapshot, parseTime, RECORD_NAMES } from "./snapshot/parse.ts";
+export { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "./snapshot/hold.ts";
+export { parseSnapshot } from "./snapshot/parse.ts";
+export { RECORD_NAMES } from "./snapshot/records.ts";
+export type { Snapshot } from "./snapshot/types.ts";
 
 /** Where `probe` writes and `serve` reads the snapshot by default. */
 export const DEFAULT_SNAPSHOT_PATH = "/run/rigforge-api/snapshot.json";
@@ -37,26 +43,6 @@ export const DEFAULT_SNAPSHOT_PATH = "/run/rigforge-api/snapshot.json";
 export const DEFAULT_INTERVAL_S = 15;
 /** A snapshot older than this many intervals is stale. */
 export const STALE_INTERVALS = 3;
-
-/** The snapshot file's content (schema 1). */
-export interface Snapshot {
-  /** Format version of this record. */
-  schema: 1;
-  /** When the probe pass finished: UTC ISO-8601, whole seconds (`2026-01-15T12:00:00Z`). */
-  generated_at: string;
-  /** The rigforge-api version that wrote it. */
-  rigforge_api_version: string;
-  /** The probe timer's period in seconds, as given by `probe --interval`. */
-  interval_s: number;
-  /** How long the probe pass took, in milliseconds. */
-  probe_ms: number;
-  /** Every probe's record (`null` when the probe failed as a whole). */
-  records: ProbeRecords;
-  /** Probes that failed as a whole, by name. */
-  failures: ProbePass["failures"];
-  /** Raw counters for the next pass's rates. */
-  counters: PreviousCounters;
-}
 
 /** Options for {@link buildSnapshot}. */
 export interface BuildSnapshotOptions {
@@ -93,16 +79,6 @@ export function buildSnapshot(
 }
 
 /**
- * Formats a time as UTC ISO-8601 with whole seconds.
- *
- * @param ms milliseconds since the epoch
- * @returns e.g. `2026-01-15T12:00:00Z`
- */
-export function isoSeconds(ms: number): string {
-  return isoOrNull(ms) ?? "1970-01-01T00:00:00Z"; // a wall clock is always finite
-}
-
-/**
  * Extracts the counters the next pass needs: `/proc/uptime` seconds and per-CPU jiffies from
  * the cpu record's `counters`, and RAPL `energy_uj` (µJ) per package zone id (`intel-rapl:0`)
  * from the power record's `zones` (only when every zone has a counter). The uptime is the power
@@ -113,10 +89,10 @@ export function isoSeconds(ms: number): string {
  * @returns the counters
  */
 export function countersOf(records: ProbeRecords): PreviousCounters {
-  const cpu = asObject(asObject(records.cpu)?.["counters"]);
-  const power = asObject(records.power);
-  const cpuUptime = finite(cpu?.["uptime_s"]);
-  const powerUptime = finite(power?.["uptime_s"]);
+  const cpu = obj(obj(records.cpu)?.["counters"]);
+  const power = obj(records.power);
+  const cpuUptime = num(cpu?.["uptime_s"]);
+  const powerUptime = num(power?.["uptime_s"]);
   const energy = powerUptime === null ? null : energyOf(power?.["zones"]);
   // Watts divide by the uptime difference, so the power probe's own reading wins; the cpu
   // probe uses the uptime only to notice a reboot, which a fraction of a second does not hide.
@@ -126,6 +102,7 @@ export function countersOf(records: ProbeRecords): PreviousCounters {
     uptime_s: uptime,
     cpu_times: cpuUptime === null ? null : cpuTimes(cpu?.["cpu_times"]),
     energy_uj: energy,
+    energy_history: energyHistory(power?.["history"]),
   };
 }
 
@@ -133,9 +110,9 @@ function energyOf(zones: unknown): Record<string, number> | null {
   if (!Array.isArray(zones) || zones.length === 0) return null;
   const out: Record<string, number> = {};
   for (const zone of zones) {
-    const z = asObject(zone);
+    const z = obj(zone);
     const id = z?.["id"];
-    const energy = finite(z?.["energy_uj"]);
+    const energy = num(z?.["energy_uj"]);
     if (typeof id !== "string" || id === "__proto__" || energy === null) return null;
     out[id] = energy;
   }
@@ -143,7 +120,8 @@ function energyOf(zones: unknown): Record<string, number> | null {
 }
 
 /**
- * Serializes a snapshot: compact JSON plus a newline, as written to the file (a 192-CPU rig's
+ * Serializes a snapshot with every credential masked (`secretReplacer`, the rule of
+ * `maskSecrets` in `src/lib/secrets.ts`): compact JSON plus a newline, as written to the file (a 192-CPU rig's
  * per-CPU counters stay small), or 2-space pretty for people (`probe --print`).
  *
  * @param snapshot the record
@@ -151,7 +129,8 @@ function energyOf(zones: unknown): Record<string, number> | null {
  * @returns the text
  */
 export function serializeSnapshot(snapshot: Snapshot, pretty = false): string {
-  return JSON.stringify(snapshot, null, pretty ? 2 : undefined) + "\n";
+  // masked while serializing: the file holds only what the API may serve
+  return JSON.stringify(snapshot, secretReplacer, pretty ? 2 : undefined) + "\n";
 }
 
 /**

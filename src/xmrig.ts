@@ -14,6 +14,9 @@
  * @module
  */
 
+import { isObject, parseJson } from "./lib/json.ts";
+import { readStreamUpTo } from "./lib/read.ts";
+
 /** The XMRig routes the sister API passes through (`/api.json` is served from `/1/summary`). */
 export type XmrigPath = "/1/summary" | "/2/summary" | "/2/backends";
 
@@ -47,16 +50,8 @@ export function checkBody(text: string, expect: "object" | "array"): string | nu
   const error = expect === "object" ? "not a JSON object" : "not a JSON array";
   const first = text.trimStart()[0];
   if (first !== (expect === "object" ? "{" : "[")) return error;
-  try {
-    const value: unknown = JSON.parse(text);
-    const isArray = Array.isArray(value);
-    const ok = expect === "array"
-      ? isArray
-      : value !== null && typeof value === "object" && !isArray;
-    return ok ? null : error;
-  } catch {
-    return error;
-  }
+  const value = parseJson(text);
+  return (expect === "array" ? Array.isArray(value) : isObject(value)) ? null : error;
 }
 
 /**
@@ -118,32 +113,22 @@ export async function fetchXmrig(
   }
 }
 
-async function readCapped(response: Response, maxBytes: number): Promise<XmrigReply> {
+/**
+ * Reads a response body as UTF-8 text, at most `maxBytes` (declared or streamed).
+ *
+ * @param response the response
+ * @param maxBytes the cap
+ * @returns the text, or `too large` / `not UTF-8`
+ */
+export async function readCapped(response: Response, maxBytes: number): Promise<XmrigReply> {
   const declared = Number(response.headers.get("content-length") ?? "0");
   if (declared > maxBytes) {
     await response.body?.cancel().catch(() => {});
     return { ok: false, error: "too large" };
   }
-  const reader = response.body?.getReader();
-  if (reader === undefined) return { ok: true, text: "" };
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      return { ok: false, error: "too large" };
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
+  if (response.body === null) return { ok: true, text: "" };
+  const bytes = await readStreamUpTo(response.body, maxBytes);
+  if (bytes === null) return { ok: false, error: "too large" };
   try {
     return { ok: true, text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
   } catch {

@@ -35,9 +35,13 @@ export interface Case {
   bodyIs?: string;
   /** Half-close after sending (for incomplete requests: the server sees the EOF). */
   halfClose?: boolean;
+  /** The only acceptable `Content-Type` (default `application/json`; the status page's is HTML). */
+  contentType?: string;
 }
 
 const CRLF = "\r\n";
+/** The status page's `Content-Type` (`GET /`). */
+const PAGE_TYPE = "text/html; charset=utf-8";
 
 /**
  * A request: the line, the header lines, the blank line, the body.
@@ -103,7 +107,7 @@ export function corpus(token: string): Case[] {
     ["GET /health H", [400]],
     ["GET /health HTTP/1.1" + "1".repeat(20), [400]],
     ["=?utf-8?Q?GET?= /health HTTP/1.1", [400]],
-    ["GET " + "/" + "a".repeat(9000) + " HTTP/1.1", [431]],
+    ["GET " + "/" + "a".repeat(9000) + " HTTP/1.1", [414]], // the target alone: 414 (issue 12)
     ["X".repeat(10_000) + " /health HTTP/1.1", [400]],
   ];
   for (const [line, expect] of lines) {
@@ -144,13 +148,13 @@ export function corpus(token: string): Case[] {
   const versions: [string, number[]][] = [
     ["HTTP/1.0", [200]],
     ["HTTP/1.1", [200]],
-    ["HTTP/0.9", [200]],
+    ["HTTP/0.9", [505]], // a well-formed version other than 1.x: 505 (issue 12)
     ["HTTP/1.2", [400]],
     ["HTTP/1.9", [400]],
     ["HTTP/2", [400]],
-    ["HTTP/2.0", [200]], // llhttp accepts the 2.0 line; answered as HTTP/1.1
-    ["HTTP/3.0", [400]],
-    ["HTTP/9.9", [400]],
+    ["HTTP/2.0", [505]], // not HTTP/1.x: 505 HTTP_VERSION_NOT_SUPPORTED (issue 12)
+    ["HTTP/3.0", [505]],
+    ["HTTP/9.9", [505]],
     ["HTTP/1", [400]],
     ["HTTP/1.10", [400]],
     ["HTTP/01.1", [400]],
@@ -159,7 +163,7 @@ export function corpus(token: string): Case[] {
     ["HTTP/1.1\u0000", [400]],
     ["HTTP/-1.1", [400]],
     ["SIP/2.0", [400]],
-    ["RTSP/1.0", [200]], // llhttp knows RTSP's version line
+    ["RTSP/1.0", [400]], // not HTTP: 400 (issue 12)
   ];
   for (const [version, expect] of versions) {
     add("version", version, [latin1(req(`GET /health ${version}`))], expect);
@@ -218,14 +222,14 @@ export function corpus(token: string): Case[] {
     "a 9 KiB query string",
     [req(`GET /health?${"q".repeat(9 * 1024)} HTTP/1.1`)],
     [
-      431,
+      414, // the request target alone is over the limit (issue 12)
     ],
   );
 
   // 4. Duplicate headers.
   const dup = (name: string, headers: string[], expect: number[]) =>
     add("duplicate headers", name, [req("GET /health HTTP/1.1", headers)], expect);
-  dup("two Host", ["Host: rig", "Host: evil", AUTH], [200]);
+  dup("two Host", ["Host: rig", "Host: evil", AUTH], [400]); // RFC 9112 3.2 (issue 12)
   dup("two equal Content-Length", ["Host: rig", AUTH, "Content-Length: 0", "Content-Length: 0"], [
     400,
   ]);
@@ -315,7 +319,7 @@ export function corpus(token: string): Case[] {
     ["http://user:pass@rig/health", [200]],
     ["http://evil.example/health?x=1", [200]],
     ["HTTP://RIG/health", [200]],
-    ["http://rig", [404]],
+    ["http://rig", [200]],
     ["http://rig?x", [404]],
     ["http://[::1]:8081/health", [200]],
     ["ftp://rig/health", [200]],
@@ -339,14 +343,14 @@ export function corpus(token: string): Case[] {
     ["/HEALTH", [404]],
     ["/health/", [404]],
     ["/health;x=1", [404]],
-    ["/health#frag", [200]],
+    ["/health#frag", [400]], // a fragment is never sent (RFC 9112 3.2; issue 12)
     ["/health?", [200]],
     ["/health?a=1&b=2", [200]],
     ["/health??", [200]],
     ["/2/summary?x=../../etc/passwd", [200]],
-    ["*", [404]],
+    ["*", [400]], // `*` is for OPTIONS only (RFC 9112 3.2.4; issue 12)
     ["health", [400]],
-    ["/", [404]],
+    ["/", [200]],
     ["/favicon.ico", [404]],
     ["/1/config", [404]],
     ["/2/config", [404]],
@@ -359,7 +363,15 @@ export function corpus(token: string): Case[] {
     ["/run/rigforge-api/snapshot.json", [404]],
   ];
   for (const [path, expect] of paths) {
-    add("paths", path, [req(`GET ${path} HTTP/1.1`)], expect);
+    // `/` (and an absolute-form target without a path) is the status page: HTML
+    const page = path === "/" || path === "http://rig";
+    add(
+      "paths",
+      path,
+      [req(`GET ${path} HTTP/1.1`)],
+      expect,
+      page ? { contentType: PAGE_TYPE } : {},
+    );
   }
 
   // 7. NUL bytes.
@@ -393,7 +405,7 @@ export function corpus(token: string): Case[] {
     ["truncated sequence in a value", "X-A: \u00e2\u0082", [200]],
     ["0xff in a header name", "X-\u00ff: 1", [400]],
     ["0xff in the Authorization value", "Authorization: Bearer \u00ff\u00ff", [403]],
-    ["0xff in Host", "Host: \u00ff", [200]],
+    ["0xff in Host", "Host: \u00ff", [400]], // a second, invalid Host (issue 12)
   ];
   for (const [name, header, expect] of utfHeaders) {
     const headers = header.startsWith("Authorization") ? ["Host: rig", header] : [
@@ -484,8 +496,10 @@ export function corpus(token: string): Case[] {
     ]],
     ["gzip, chunked", ["Transfer-Encoding: gzip, chunked"], "0\r\n\r\n", [200]],
     ["chunked, gzip (not last)", ["Transfer-Encoding: chunked, gzip"], "", [400]],
-    ["Transfer-Encoding: xchunked", ["Transfer-Encoding: xchunked"], "", [200]],
-    ["Transfer-Encoding: identity", ["Transfer-Encoding: identity"], "", [200]],
+    // RFC 9112 6.3: the last coding must be chunked (issue 12)
+    ["Transfer-Encoding: xchunked", ["Transfer-Encoding: xchunked"], "", [400]],
+    ["Transfer-Encoding: identity", ["Transfer-Encoding: identity"], "", [400]],
+    ["Transfer-Encoding: gzip", ["Transfer-Encoding: gzip"], "", [400]],
     ["Transfer-Encoding with a tab", ["Transfer-Encoding:\tchunked"], "0\r\n\r\n", [200]],
     [
       "chunked with a smuggled request",
@@ -658,6 +672,32 @@ export function corpus(token: string): Case[] {
     add("auth", name, [req(`GET ${target} HTTP/1.1`, ["Host: rig", ...headers])], expect);
   }
 
+  // 18. Strictness (issue 12 item 7): each answered at once with its status.
+  const strict: [string, (string | Uint8Array)[], number[]][] = [
+    ["head ending in a bare LF (CRLF LF)", ["GET /health HTTP/1.1\r\nHost: rig\r\n\n"], [400]],
+    ["head ending in LF LF", ["GET /health HTTP/1.1\r\nHost: rig\n\n"], [400]],
+    ["a bare LF mid-head, head unfinished", ["GET /health HTTP/1.1\r\nHost: rig\nX: 1"], [400]],
+    ["no Host on HTTP/1.1", [req("GET /health HTTP/1.1", [AUTH])], [400]],
+    ["two equal Host lines", [req("GET /health HTTP/1.1", ["Host: rig", "Host: rig", AUTH])], [
+      400,
+    ]],
+    ["Host with a space", [req("GET /health HTTP/1.1", ["Host: r ig", AUTH])], [400]],
+    ["Host with userinfo", [req("GET /health HTTP/1.1", ["Host: u@rig", AUTH])], [400]],
+    ["Host with a path", [req("GET /health HTTP/1.1", ["Host: rig/x", AUTH])], [400]],
+    ["Host with a bad port", [req("GET /health HTTP/1.1", ["Host: rig:80x", AUTH])], [400]],
+    ["Host as an IPv6 literal", [req("GET /health HTTP/1.1", ["Host: [::1]:8081", AUTH])], [200]],
+    ["an 8 KiB target", [req(`GET /${"t".repeat(8200)} HTTP/1.1`)], [414]],
+    ["HTTP/2.0 request line", [req("GET /health HTTP/2.0")], [505]],
+    ["an unknown protocol", [req("GET /health FTP/1.0")], [400]],
+    ["a fragment", [req("GET /health#x HTTP/1.1")], [400]],
+    ["GET *", [req("GET * HTTP/1.1")], [400]],
+    ["HEAD *", [req("HEAD * HTTP/1.1")], [400]],
+    ["Transfer-Encoding: chunked, identity", [
+      req("GET /health HTTP/1.1", ["Host: rig", AUTH, "Transfer-Encoding: chunked, identity"]),
+    ], [400]],
+  ];
+  for (const [name, send, expect] of strict) add("strictness", name, send, expect);
+
   // 17. Control bytes anywhere in the request target.
   for (const byte of CONTROLS) {
     add("target control bytes", `${hex(byte)} in the path`, [
@@ -749,7 +789,8 @@ export async function runCase(port: number, c: Case, secrets: string[]): Promise
   if (/set-cookie/i.test(wire) || /root:x:0:0/.test(wire)) {
     problems.push("injected or file content");
   }
-  if (headerValues(parsed, "content-type").some((t) => t !== "application/json")) {
+  const type = c.contentType ?? "application/json";
+  if (headerValues(parsed, "content-type").some((t) => t !== type)) {
     problems.push("content type");
   }
   return {

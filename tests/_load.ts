@@ -11,9 +11,10 @@
 import { join } from "node:path";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
-import { percentile, toBytes } from "./_rawhttp.ts";
+import { establishedOn, percentile, toBytes } from "./_rawhttp.ts";
 import { type ServeHandle, startServe } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
+import { waitFor } from "./_wait.ts";
 
 /** A stand-in XMRig in its own process (in this one it would compete with the load for the CPU). */
 async function standinProcess(token: string): Promise<{ url: string; stop(): Promise<void> }> {
@@ -70,6 +71,13 @@ export interface LoadOptions {
   v8Flags?: readonly string[];
   /** Extra work running beside the load (hostile clients in the soak), given the port. */
   beside?: (port: number, done: () => boolean) => Promise<void>;
+  /**
+   * Keep the load going past `requests` until the probe has rewritten the snapshot this many
+   * times and two different snapshots were served (default 0: stop at `requests`). A fast
+   * machine can finish the requests before a second probe pass; the condition is waited for,
+   * not assumed from the wall clock.
+   */
+  minProbeRuns?: number;
 }
 
 /** What a load run measured. */
@@ -82,6 +90,13 @@ export interface LoadResult {
   errorSamples: string[];
   /** Answers whose snapshot was unreadable (`read_error` set) or not fresh: a torn read. */
   tornReads: number;
+  /**
+   * Summaries answered with `xmrig_api: "unreachable"`, `xmrig_error: "timeout"`: the stand-in
+   * missed serve's XMRig bound (a figure of the machine's load, not an error).
+   */
+  xmrigTimeouts: number;
+  /** Summaries answered with XMRig's body (`xmrig_api: "ok"`). */
+  xmrigOk: number;
   /** How many `probe` runs wrote the snapshot during the load, and how many failed. */
   probeRuns: number;
   probeFailures: number;
@@ -156,7 +171,7 @@ const decoder = new TextDecoder();
 function judge(
   path: string,
   bytes: Uint8Array,
-): { error: string } | { stamp: string | null; torn: boolean } {
+): { error: string } | { stamp: string | null; torn: boolean; xmrig: "ok" | "timeout" | null } {
   const text = decoder.decode(bytes);
   const split = text.indexOf("\r\n\r\n");
   if (split < 0) return { error: `${path}: no head (${text.length} bytes)` };
@@ -183,12 +198,22 @@ function judge(
       | { status?: unknown; read_error?: unknown }
       | undefined;
   if (snapshot === undefined) return { error: `${path}: no snapshot block` };
-  if (path !== "/health" && path !== "/tune" && rigforge?.["xmrig_api"] !== "ok") {
-    return { error: `${path}: xmrig_api ${rigforge?.["xmrig_api"]}` };
+  // A summary whose XMRig fetch missed serve's 250 ms bound is a correct answer (the documented
+  // "unreachable"/"timeout" markers): on a starved machine the stand-in can be that slow. It is
+  // counted as a figure; any other XMRig state is an error.
+  let xmrig: "ok" | "timeout" | null = null;
+  if (path !== "/health" && path !== "/tune") xmrig = "ok";
+  if (xmrig !== null && rigforge?.["xmrig_api"] !== "ok") {
+    if (rigforge?.["xmrig_api"] !== "unreachable" || rigforge?.["xmrig_error"] !== "timeout") {
+      return {
+        error: `${path}: xmrig_api ${rigforge?.["xmrig_api"]} (${rigforge?.["xmrig_error"]})`,
+      };
+    }
+    xmrig = "timeout";
   }
   const torn = snapshot.read_error !== null || snapshot.status !== "fresh";
   const stamp = typeof json["generated_at"] === "string" ? json["generated_at"] : null;
-  return { stamp, torn };
+  return { stamp, torn, xmrig };
 }
 
 /**
@@ -225,9 +250,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let finished = false;
   let errors = 0;
   let torn = 0;
+  let xmrigTimeouts = 0;
+  let xmrigOk = 0;
   const errorSamples: string[] = [];
   const stamps = new Set<string>();
-  const latencies = new Float64Array(options.requests);
+  const latencies: number[] = [];
   let probeRuns = 0;
   let probeFailures = 0;
   let rssAfter1k = 0;
@@ -238,6 +265,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const prober = (async () => {
     if (options.probeEveryMs <= 0) return;
     while (!finished) {
+      // The probe's period is the scenario (RigForge's timer rewrites the snapshot on a
+      // period), not a wait for some condition.
       await new Promise((resolve) => setTimeout(resolve, options.probeEveryMs));
       if (finished) break;
       const result = await runCli(probeArgs, { cwd: serve.dir });
@@ -251,8 +280,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     toBytes(`GET ${path} HTTP/1.1\r\nHost: rig\r\nAuthorization: Bearer ${LOAD_TOKEN}\r\n\r\n`)
   );
   const started = performance.now();
+  const minProbeRuns = options.minProbeRuns ?? 0;
+  // Past `requests`, the load goes on until the probe condition holds; the limit only stops a
+  // broken probe from hanging the run (the caller's assertions then say what never happened).
+  let extraUntil = Infinity;
+  const more = () => {
+    if (sent < options.requests) return true;
+    if (probeRuns >= minProbeRuns && (minProbeRuns === 0 || stamps.size >= 2)) return false;
+    if (extraUntil === Infinity) extraUntil = performance.now() + 120_000;
+    return performance.now() < extraUntil;
+  };
   const worker = async () => {
-    while (sent < options.requests) {
+    while (more()) {
       const index = sent++;
       const which = index % PATHS.length;
       const t = performance.now();
@@ -266,6 +305,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         if (errorSamples.length < 10) errorSamples.push(verdict.error);
       } else {
         if (verdict.torn) torn++;
+        if (verdict.xmrig === "timeout") xmrigTimeouts++;
+        if (verdict.xmrig === "ok") xmrigOk++;
         if (verdict.stamp !== null) stamps.add(verdict.stamp);
       }
       done++;
@@ -278,24 +319,30 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   finished = true;
   await prober;
   await besides;
-  // let the last connections close and the heap settle before the final reading
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // The final reading once the server holds none of the load's connections any more.
+  await waitFor(
+    "the server to close the load's connections",
+    () => establishedOn(serve.port) === 0,
+    { limitMs: 30_000 },
+  );
   const rssAfterAll = serve.rssKiB() ?? 0;
   const alive = serve.rssKiB() !== null;
   const stopped = await serve.stop();
   await xmrig.stop();
-  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  const sorted = latencies.sort((a, b) => a - b);
   return {
-    requests: options.requests,
+    requests: sent,
     connections: options.connections,
     errors,
     errorSamples,
     tornReads: torn,
+    xmrigTimeouts,
+    xmrigOk,
     probeRuns,
     probeFailures,
     stampsSeen: stamps.size,
     ms,
-    perSecond: (options.requests / ms) * 1000,
+    perSecond: (sent / ms) * 1000,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted[sorted.length - 1] ?? 0,
@@ -319,7 +366,8 @@ export function loadSummary(name: string, r: LoadResult): string {
   const growth = r.rssAfterAll - r.rssAfter1k;
   return `${name}: ${r.requests} requests over ${r.connections} connections in ` +
     `${(r.ms / 1000).toFixed(1)} s (${Math.round(r.perSecond)}/s), ${r.errors} errors, ` +
-    `${r.tornReads} torn snapshot reads, ${r.probeRuns} probe runs (${r.probeFailures} failed), ` +
+    `${r.tornReads} torn snapshot reads, ${r.xmrigTimeouts} XMRig fetches past serve's bound, ` +
+    `${r.probeRuns} probe runs (${r.probeFailures} failed), ` +
     `${r.stampsSeen} snapshot stamps seen; latency p50 ${r.p50.toFixed(1)} ms p99 ` +
     `${r.p99.toFixed(1)} ms max ${r.max.toFixed(1)} ms; RSS ${
       Math.round(r.rssAfter1k / 1024)

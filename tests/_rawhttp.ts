@@ -367,3 +367,22 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank]!;
 }
+
+/**
+ * Counts ESTABLISHED TCP connections whose local port is `port` (`/proc/net/tcp` and `tcp6`:
+ * column 2 is `ADDR:PORT` in hex, column 4 the state, `01` = ESTABLISHED).
+ *
+ * @param port the server's port
+ * @returns how many connections the server still holds
+ */
+export function establishedOn(port: number): number {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  let count = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of Deno.readTextFileSync(file).split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[1]?.endsWith(hex) && cols[3] === "01") count++;
+    }
+  }
+  return count;
+}

@@ -15,7 +15,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve, sep } from "node:path";
-import { msrOffset } from "../src/probe/msr.ts";
+import { msrOffset } from "../src/probe/msr_registers.ts";
 import { ROOTS_DIR } from "./_context.ts";
 
 const PREFIX = "rigforge-root-";
@@ -119,7 +119,14 @@ function parseRegisters(text: string, where: string): [bigint, bigint][] {
   });
 }
 
-function writeSparse(path: string, registers: [bigint, bigint][]): void {
+/**
+ * Writes an MSR image file: each value as 8 little-endian bytes at `msrOffset(register, true)`
+ * (sparse), the way {@link materialiseRoot} turns `msr.json` into `dev/cpu/N/msr`.
+ *
+ * @param path the image file (replaced)
+ * @param registers register → value pairs
+ */
+export function writeSparse(path: string, registers: [bigint, bigint][]): void {
   const fd = openSync(path, "w", 0o600);
   try {
     const buffer = new Uint8Array(8);

@@ -17,9 +17,11 @@
  */
 
 import { join } from "node:path";
-import { isoSeconds, serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
+import { isoSeconds } from "../src/lib/time.ts";
+import { serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
 import { freePort, SERVE_COMMAND } from "./harness/serve_process.ts";
 import { fixtureSnapshot } from "./_snapshot.ts";
+import { waitFor } from "./_wait.ts";
 
 /** Options for {@link startServe}. */
 export interface ServeOptions {
@@ -40,11 +42,15 @@ export interface ServeOptions {
   activation?: "standalone" | "socket";
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** Standalone without `--bind` (serve picks the address; it must still be 127.0.0.1). */
+  omitBind?: boolean;
   /**
    * Extra V8 flags, merged into the compile task's `--v8-flags=` (e.g. `--max-old-space-size=32`
    * to prove that no heap grows without bound).
    */
   v8Flags?: readonly string[];
+  /** The program's command line (default: `SERVE_COMMAND`; the compile test passes the binary). */
+  command?: readonly string[];
   /** How long to wait for the startup line, ms (default 30 000: a cold `deno run`). */
   startTimeoutMs?: number;
 }
@@ -176,7 +182,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
     "off",
     ...(options.args ?? []),
   ];
-  const deno = withV8Flags(SERVE_COMMAND, options.v8Flags ?? []);
+  const deno = withV8Flags(options.command ?? SERVE_COMMAND, options.v8Flags ?? []);
   const socket = options.activation === "socket";
   const port = socket ? freePort() : 0;
   const command = socket
@@ -189,7 +195,13 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
       stderr: "piped",
     })
     : new Deno.Command(deno[0]!, {
-      args: [...deno.slice(1), ...serveArgs, "--bind", "127.0.0.1", "--port", "0"],
+      args: [
+        ...deno.slice(1),
+        ...serveArgs,
+        ...(options.omitBind === true ? [] : ["--bind", "127.0.0.1"]),
+        "--port",
+        "0",
+      ],
       cwd,
       env: childEnv(tmp, options.env),
       stdin: "null",
@@ -203,25 +215,24 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
   let alive = true;
   void exited.then(() => (alive = false));
 
-  const deadline = performance.now() + (options.startTimeoutMs ?? 30_000);
-  const waitFor = async (pattern: RegExp): Promise<RegExpExecArray> => {
-    for (;;) {
-      const match = pattern.exec(err.text());
-      if (match !== null) return match;
-      if (!alive || performance.now() > deadline) {
-        const how = alive ? "timeout" : `exit ${await exited}`;
-        if (alive) child.kill("SIGKILL");
-        await exited;
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-        throw new Error(`serve did not start (${how}):\n${err.text()}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  const limitMs = options.startTimeoutMs ?? 30_000;
+  const waitForLine = async (pattern: RegExp): Promise<RegExpExecArray> => {
+    const outcome = await waitFor(
+      `serve to print ${pattern}`,
+      () => pattern.exec(err.text()) ?? (alive ? null : "exited"),
+      { limitMs },
+    ).catch(() => "timeout" as const);
+    if (typeof outcome !== "string") return outcome;
+    const how = alive ? `timeout after ${limitMs} ms` : `exit ${await exited}`;
+    if (alive) child.kill("SIGKILL");
+    await exited;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw new Error(`serve did not start (${how}):\n${err.text()}`);
   };
   if (socket) {
     // systemd-socket-activate execs serve only when the first connection arrives (as systemd
     // does for Accept=no): trigger it, and let that request wait in the backlog meanwhile.
-    await waitFor(/Listening on 127\.0\.0\.1:\d+ as 3/);
+    await waitForLine(/Listening on 127\.0\.0\.1:\d+ as 3/);
     const trigger = await Deno.connect({ hostname: "127.0.0.1", port });
     try {
       await trigger.write(new TextEncoder().encode("GET /tune HTTP/1.1\r\nHost: rig\r\n\r\n"));
@@ -235,7 +246,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeHandl
       trigger.close();
     }
   }
-  const match = await waitFor(/listening on (?:fd 3 \()?127\.0\.0\.1:(\d+)/);
+  const match = await waitForLine(/listening on (?:fd 3 \()?127\.0\.0\.1:(\d+)/);
   const bound = Number(match[1]);
   // Socket-activated, systemd-socket-activate execs the command itself: the pid is serve's.
   return {

@@ -7,7 +7,7 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runProbes } from "../src/probe/mod.ts";
+import { runProbes } from "../src/probe.ts";
 import type { ProbeContext } from "../src/probe/types.ts";
 import { locate } from "../src/rigforge/locate.ts";
 import { buildSnapshot, type Snapshot } from "../src/snapshot.ts";

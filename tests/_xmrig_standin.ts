@@ -53,6 +53,11 @@ export interface StandinOptions {
   delayMs?: number;
   /** Capture replayed for `/2/summary` (default `summary-v2-mining`). */
   summaryV2?: string;
+  /**
+   * A `/2/summary` body served instead of the capture's (with XMRig's headers), e.g. a capture
+   * with hostile strings spliced in.
+   */
+  summaryV2Body?: string;
 }
 
 /** A running stand-in. */
@@ -129,7 +134,9 @@ export async function startStandin(options: StandinOptions = {}): Promise<Standi
   let mode: StandinMode = options.mode ?? "normal";
   let delayMs = options.delayMs ?? 1000;
   const routes: Record<string, Uint8Array> = {
-    "/2/summary": capture(options.summaryV2 ?? "summary-v2-mining"),
+    "/2/summary": options.summaryV2Body === undefined
+      ? capture(options.summaryV2 ?? "summary-v2-mining")
+      : response("200 OK", "application/json", options.summaryV2Body),
     "/1/summary": capture("summary-v1-mining"),
     "/api.json": capture("api-json-v1-alias"),
     "/2/backends": capture("backends-v2"),

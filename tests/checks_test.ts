@@ -9,12 +9,13 @@ import {
   doctorSection,
   evaluate,
   type EvaluateOptions,
-  MIN_CLOCK_PCT,
-  MIN_RAM_MTS,
   ROOT_ONLY_CHECKS,
   sectionOf,
 } from "../src/checks.ts";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
+import type { ProbeRecords } from "../src/probe.ts";
+import { exposureOf } from "../src/probe/exposure.ts";
+import { validateConfig } from "../src/rigforge/config.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };
 const USER: EvaluateOptions = { isRoot: false, linux: true };
@@ -41,6 +42,7 @@ function healthy(): ProbeRecords {
       logical_cpus: 32,
       hypervisor: false,
       governors: ["performance"],
+      busy_governors: ["performance"],
       cur_freq_khz_mean: 5_000_000,
       cur_freq_khz_max: 5_100_000,
       boost_khz: 5_881_000,
@@ -71,6 +73,10 @@ function healthy(): ProbeRecords {
     msr: {
       module_loaded: true,
       preset: "ryzen_19h_zen4",
+      preset_source: "log",
+      cpu_preset: "ryzen_19h_zen4",
+      rigforge_preset: null,
+      presets_agree: true,
       log: { status: "applied", preset: "ryzen_19h_zen4", line: "msr register values ..." },
       readback: { registers: [], matched: 4, total: 4, unreadable: 0 },
       verdict: "applied",
@@ -103,6 +109,8 @@ function healthy(): ProbeRecords {
       window_s: 15,
       source: "rapl-window",
       energy_j_total: 1000,
+      paired: null,
+      history: [],
       reasons: {},
     },
     thermal: { package_c: 71.5, source: "k10temp/Tctl", sensors: [], reasons: {} },
@@ -141,6 +149,7 @@ function healthy(): ProbeRecords {
       resumes_below_c: 85,
       thermal_hold: false,
       thermal_hold_since: null,
+      thermal_hold_since_source: null,
       strikes: 0,
       reasons: {},
     },
@@ -151,6 +160,10 @@ function healthy(): ProbeRecords {
       xmrig_sha256_actual: "a".repeat(64),
       binary_matches: true,
       xmrig_http: { enabled: true, host: "0.0.0.0", port: 8080, restricted: true, token_set: true },
+      xmrig_version_pinned: "v6.26.0",
+      xmrig_commit_pinned: "b2ca72480c58d197e18c885d9fc1a0c8d517e60a",
+      xmrig_build_matches_pin: true,
+      xmrig_layout: { rx: -1, cpu: {}, randomx: {} },
       reasons: {},
     },
     exposure: {
@@ -162,6 +175,7 @@ function healthy(): ProbeRecords {
       allow_from: ["192.168.1.10"],
       scoped: true,
       control: false,
+      token_public: false,
       reasons: {},
     },
     config_view: {
@@ -170,6 +184,21 @@ function healthy(): ProbeRecords {
       edited_since_stamp: null,
       control: null,
       reasons: { control: "absent" },
+    },
+    xmrig_api: {
+      reachable: true,
+      version: "6.26.0",
+      hashrate: { "10s": 10_790, "60s": 10_760, "15m": 10_741.3 },
+      reasons: {},
+    },
+    control_receiver: {
+      enabled: false,
+      port: null,
+      answers: null,
+      http_status: null,
+      error: null,
+      last: null,
+      reasons: { answers: "not-running", http_status: "not-running", last: "not-running" },
     },
   };
 }
@@ -211,6 +240,7 @@ Deno.test("a healthy rig: no issue, no warning, stable ids in doctor's order", (
     "msr-module",
     "msr-mod",
     "msr-readback",
+    "msr-preset",
     "governor",
     "ram-layout",
     "ram-speed",
@@ -225,6 +255,8 @@ Deno.test("a healthy rig: no issue, no warning, stable ids in doctor's order", (
     "power",
     "watchdog",
     "autotune",
+    "tune-gap",
+    "xmrig-version",
     "sister-api",
     "api-ip-scope",
   ]);
@@ -588,4 +620,109 @@ Deno.test("control-receiver: enabled needs rigforge-control active (an issue oth
   assertEquals(find(rig)?.status, "warn");
   rig.exposure = { ...rig.exposure!, control: false };
   assertEquals(find(rig)?.status === "issue", false);
+});
+
+Deno.test("tune-gap: live against the last tune's best, in the tune target's unit", () => {
+  const r = healthy();
+  const lastRun = (target: "perf" | "efficiency", bestHs: number, bestHpw: number | null) => ({
+    finished_at: "2026-01-01T00:00:00Z",
+    mode: "bench" as const,
+    target,
+    target_setting: null,
+    search: "climb" as const,
+    iterations: 5,
+    best: {},
+    best_hs: bestHs,
+    best_hs_per_watt: bestHpw,
+    candidates_tried: 3,
+    throttled_count: 0,
+    hugepages_capped_count: 0,
+    results_count: 3,
+    reasons: {},
+  });
+  assertEquals(byId(evaluate(r, ROOT).checks, "tune-gap").status, "skipped", "no tune yet");
+  const live15m = r.xmrig_api!.hashrate["15m"]!;
+  // 8 % below: the feature request's own example.
+  r.tune!.last_run = lastRun("perf", live15m / 0.92, null) as never;
+  const perf = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals(perf.status, "warn");
+  assertEquals(perf.data["pct_below_best"], 8);
+  assertEquals(perf.data["window"], "15m");
+  r.tune!.last_run = lastRun("perf", live15m / 0.97, null) as never;
+  assertEquals(byId(evaluate(r, ROOT).checks, "tune-gap").status, "ok", "3 % is noise");
+  // Efficiency target: H/s per W over the probe's 60 s pair, never the hashrate.
+  r.tune!.last_run = lastRun("efficiency", live15m, 130) as never;
+  r.power!.paired = {
+    window_s: 60,
+    hs_window: "60s",
+    hashrate_hs: 10_000,
+    watts: 100,
+    hs_per_watt: 100,
+    window_end_uptime_s: 1,
+    window_end: null,
+  };
+  const eff = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals([eff.status, eff.data["basis"], eff.data["live"]], ["warn", "hs_per_watt", 100]);
+  assertEquals(eff.data["pct_below_best"], Math.round((100 - 100 / 130 * 100) * 10) / 10);
+  r.power!.paired = null;
+  r.power!.reasons["paired"] = "warming-up";
+  const warming = byId(evaluate(r, ROOT).checks, "tune-gap");
+  assertEquals([warming.status, warming.data["reason"]], ["skipped", "warming-up"]);
+});
+
+Deno.test("xmrig-version: the running XMRig against RigForge's pin", () => {
+  const r = healthy();
+  assertEquals(byId(evaluate(r, ROOT).checks, "xmrig-version").status, "ok");
+  r.xmrig_api!.version = "6.25.0";
+  const other = byId(evaluate(r, ROOT).checks, "xmrig-version");
+  assertEquals(other.status, "warn");
+  assertEquals(other.detail, "running v6.25.0, RigForge pins v6.26.0");
+  r.xmrig_api!.version = null;
+  r.xmrig_api!.reasons["version"] = "not-running";
+  assertEquals(byId(evaluate(r, ROOT).checks, "xmrig-version").status, "skipped");
+});
+
+Deno.test("control-receiver: /status answering anything but 200/503 is an issue", () => {
+  const r = healthy();
+  r.exposure!.control = true;
+  r.service!.control = "active";
+  r.control_receiver = {
+    enabled: true,
+    port: 8082,
+    answers: true,
+    http_status: 503,
+    error: null,
+    last: null,
+    reasons: { last: "absent" },
+  };
+  assertEquals(byId(evaluate(r, ROOT).checks, "control-receiver").status, "ok");
+  r.control_receiver = {
+    ...r.control_receiver,
+    answers: false,
+    http_status: 401,
+    error: "http 401",
+  };
+  const bad = byId(evaluate(r, ROOT).checks, "control-receiver");
+  assertEquals([bad.status, bad.detail], [
+    "issue",
+    "rigforge-control is active but /status: http 401",
+  ]);
+});
+
+Deno.test("api-exposure: a token equal to a served value (Pithead's name mode) warns", () => {
+  const config = (raw: Record<string, unknown>) => exposureOf(validateConfig(raw, "c.json"));
+  const pools = [{ url: "pool.lan:3333", user: "rig-01+4000", pass: "x" }];
+  assertEquals(config({ ACCESS_TOKEN: "rig-01", pools }).token_public, true);
+  assertEquals(config({ ACCESS_TOKENS: { ro: "rig-01+4000" }, pools }).token_public, true);
+  assertEquals(
+    config({ ACCESS_TOKEN: "t".repeat(8), pools: [{ "rig-id": "t".repeat(8) }] }).token_public,
+    true,
+  );
+  assertEquals(config({ ACCESS_TOKEN: "another-token", pools }).token_public, false);
+  assertEquals(config({ pools }).token_public, false);
+  const named = rig((r) => void (r.exposure!.token_public = true));
+  const c = byId(evaluate(named, ROOT).checks, "api-exposure");
+  assertEquals(c.status, "warn");
+  assert(/a token equals a value the API serves/.test(c.detail));
+  assert(!JSON.stringify(c).includes("rig-01"), "the token value never appears");
 });

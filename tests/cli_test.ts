@@ -3,14 +3,16 @@
  * stdout with exit 0, usage errors as one line on stderr plus a hint with exit 2, `--version`.
  */
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
-import { COMMANDS } from "../src/cli/mod.ts";
+import { COMMANDS } from "../src/cli.ts";
 import { VERSION } from "../src/version.ts";
 import { runCli } from "./_cli.ts";
 
-Deno.test("--version names rigforge-api, Deno and V8", async () => {
+Deno.test("--version names rigforge-api, its source commit, Deno and V8", async () => {
   const r = await runCli(["--version"]);
   assertEquals(r.code, 0);
   assertMatch(r.stdout, new RegExp(`^rigforge-api ${VERSION.replaceAll(".", "\\.")}\\n`));
+  // Run from source (deno run), no build's commit applies: it says so rather than guess.
+  assertMatch(r.stdout, /^source unknown \(running from source, not a compiled build\)$/m);
   assertMatch(r.stdout, /^deno \d+\.\d+\.\d+$/m);
   assertMatch(r.stdout, /^v8 \d+/m);
   assertEquals(r.stderr, "");

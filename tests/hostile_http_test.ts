@@ -24,6 +24,7 @@ import {
 } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
 import { startStandin } from "./_xmrig_standin.ts";
+import { waitFor } from "./_wait.ts";
 
 const TOKEN = "tok-HOSTILE-5c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f";
 const AUTH = `Authorization: Bearer ${TOKEN}`;
@@ -111,6 +112,7 @@ Deno.test("runCase() fails a server that answers wrongly, late or not at all", a
       const one = `HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}`;
       await conn.write(new TextEncoder().encode(one + one));
     }],
+    // the fake's behaviour under test: it accepts and says nothing for 3 s
     ["silent", () => new Promise((resolve) => setTimeout(resolve, 3000))],
   ];
   for (const [name, behave] of fakes) {
@@ -203,7 +205,10 @@ Deno.test("a client that half-closes after its request still gets the whole answ
   });
   await writeFreshSnapshot(serve.snapshot, "zen4");
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // let the snapshot be seen
+    await waitFor("the snapshot to be seen", async () => {
+      const { response } = await get(serve.port, "/health", [`Authorization: Bearer ${TOKEN}`]);
+      return JSON.parse(new TextDecoder().decode(response.body)).snapshot?.status === "fresh";
+    });
     const paths = ["/1/summary", "/2/summary", "/api.json", "/2/backends", "/health", "/tune"];
     const failures: string[] = [];
     // all at once, while XMRig (50 ms) and the snapshot's first look keep the handler waiting

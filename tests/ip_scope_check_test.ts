@@ -6,7 +6,7 @@
 
 import { deepEqual as assertEquals, equal, ok as assert } from "node:assert/strict";
 import { ipScopeCheck } from "../src/checks/ip_scope.ts";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import type { ProbeRecords } from "../src/probe.ts";
 import type { ExposureRecord } from "../src/probe/exposure.ts";
 import type { ApiIpScope, ServiceRecord } from "../src/probe/service.ts";
 import type { Reasons } from "../src/probe/types.ts";
@@ -25,6 +25,7 @@ function records(
     allow_from: allowFrom,
     scoped: allowFrom.length > 0,
     control: false,
+    token_public: false,
     reasons: {},
   };
   const service: ServiceRecord = {

@@ -8,15 +8,15 @@ import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "n
 import {
   DEFAULT_LIMITS,
   type ListenOptions,
-  rawResponse,
-  responseHeaders,
   type RunningServer,
-  socketActivation,
   startServer,
 } from "../src/http/listen.ts";
+import { rawResponse, responseHeaders } from "../src/http/wire.ts";
+import { socketActivation } from "../src/http/activation.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/types.ts";
 import { errorResponse, STATUS_TEXT } from "../src/http/handler.ts";
 import { freePort, get, idleConnection, rawRequest } from "./harness/serve_process.ts";
+import { waitFor } from "./_wait.ts";
 
 const JSON_HEADERS: [string, string][] = [
   ["Access-Control-Allow-Headers", "Authorization, Content-Type"],
@@ -237,7 +237,9 @@ Deno.test("CONNECT and Expect get the handler's answer, not node's own", async (
 
 Deno.test("a client that half-closes after its request still gets the whole answer", async () => {
   const handler = async (): Promise<HttpResponse> => {
-    await new Promise((r) => setTimeout(r, 100)); // the FIN arrives while the handler waits
+    // The scenario, not a wait for a condition: a handler slower than the client, so the
+    // client's FIN arrives while the handler still works.
+    await new Promise((r) => setTimeout(r, 100));
     return { status: 200, headers: JSON_HEADERS, body: new TextEncoder().encode('{"late":1}') };
   };
   await withServer({ handler }, async (server) => {
@@ -268,10 +270,11 @@ Deno.test("request bodies are not read: a body that never comes does not delay t
     const reply = await rawRequest(
       server.port!,
       "POST /x HTTP/1.1\r\nHost: rig\r\nContent-Length: 1000000\r\n\r\npartial",
-      { timeoutMs: 3000 },
+      { timeoutMs: 10_000 },
     );
+    // Answered and closed by the server, not left waiting for the body (that would end in the
+    // client's timeout, or a 408 from the server's request timeout).
     assertEquals(reply.status, 200);
-    assert(reply.ms < 1000, `${reply.ms} ms`);
     assertEquals(reply.end, "closed");
   });
 });
@@ -291,7 +294,7 @@ Deno.test("a handler that throws or hangs gets the 500 error body, not a hang", 
       assertEquals(thrown.body, '{\n    "status": 500,\n    "error": "INTERNAL_SERVER_ERROR"\n}');
       const hung = await rawRequest(server.port!, get("/b"));
       assertEquals(hung.status, 500);
-      assert(hung.ms >= 250 && hung.ms < 2000, `${hung.ms} ms`);
+      assert(hung.ms >= 250, `answered after ${hung.ms} ms, before the 300 ms handler timeout`);
     },
   );
   assertEquals(errors, ["handler failed: bug", "handler failed: handler timed out"]);
@@ -302,48 +305,48 @@ Deno.test("a silent client gets 408 after the header timeout and delays nobody",
     { limits: { headersTimeoutMs: 1000, requestTimeoutMs: 2000, checkIntervalMs: 200 } },
     async (server) => {
       const port = server.port!;
-      const silent = rawRequest(port, null, { timeoutMs: 4000 });
-      const trickle = rawRequest(port, "GET / HTTP/1.1\r\nHo", { timeoutMs: 4000 });
-      await new Promise((r) => setTimeout(r, 100));
+      let dropped = 0;
+      const silent = rawRequest(port, null, { timeoutMs: 10_000 }).finally(() => dropped++);
+      const trickle = rawRequest(port, "GET / HTTP/1.1\r\nHo", { timeoutMs: 10_000 })
+        .finally(() => dropped++);
+      await waitFor(
+        "the silent and the trickling client to be connected",
+        () => server.openConnections() >= 2,
+      );
       const good = await rawRequest(port, get("/"));
       assertEquals(good.status, 200);
-      assert(good.ms < 500, `good request took ${good.ms} ms`);
+      assertEquals(dropped, 0, "the good request was answered before the slow ones were dropped");
       for (const reply of [await silent, await trickle]) {
         assertEquals(reply.status, 408, reply.text);
         assertMatch(reply.body, /"error": "REQUEST_TIMEOUT"/);
-        assert(reply.ms >= 900 && reply.ms < 2500, `dropped after ${reply.ms} ms`);
+        assert(reply.ms >= 900, `dropped after ${reply.ms} ms, before the 1 s header timeout`);
       }
     },
   );
 });
 
-Deno.test("65 idle connections do not lock a client out: the newest idle one makes room", async () => {
-  await withServer({}, async (server) => {
+Deno.test("65 idle connections do not lock a client out: the quietest idle one makes room", async () => {
+  // no grace, so which connection goes depends on the order of arrival alone
+  await withServer({ limits: { evictGraceMs: 0 } }, async (server) => {
     const port = server.port!;
     const idle = [];
     for (let i = 0; i < 64; i++) idle.push(await idleConnection(port));
-    for (let i = 0; i < 50 && server.openConnections() < 64; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assertEquals(server.openConnections(), 64);
-    // a good client from another source: served at once; the newest idle one is closed
+    await waitFor("64 open connections", () => server.openConnections() === 64);
+    // a good client from another source: served; the quietest idle one is closed
     const other = await rawRequest(port, get("/"), { localAddress: "127.0.0.2" });
     assertEquals(other.status, 200);
-    assert(other.ms < 500, `${other.ms} ms`);
-    assertEquals(await idle[63]!.closed, "", "evicted without an answer");
+    assertEquals(await idle[0]!.closed, "", "evicted without an answer");
     assertEquals(server.shedCounts().connections, 1);
     // back at the cap; a good client from the idle connections' own source is served too
     idle.push(await idleConnection(port));
-    for (let i = 0; i < 50 && server.openConnections() < 64; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assertEquals(server.openConnections(), 64);
+    await waitFor("64 open connections again", () => server.openConnections() === 64);
     const same = await rawRequest(port, get("/"));
     assertEquals(same.status, 200);
-    assertEquals(await idle[64]!.closed, "");
+    assertEquals(await idle[1]!.closed, "");
     assertEquals(server.shedCounts().connections, 2);
-    // the oldest idle ones are untouched (they wait for the header timeout)
-    assertEquals(idle[0]!.socket.destroyed, false);
+    // the newest idle ones are untouched (they wait for the header timeout)
+    assertEquals(idle[64]!.socket.destroyed, false);
+    assertEquals(idle[63]!.socket.destroyed, false);
     for (const { socket } of idle) socket.destroy();
   });
 });
@@ -351,21 +354,19 @@ Deno.test("65 idle connections do not lock a client out: the newest idle one mak
 Deno.test("at the cap with every connection busy, a new connection is closed at once", async () => {
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
+  let entered = 0;
   const handler = async (): Promise<HttpResponse> => {
+    entered++;
     await gate;
     return { status: 200, headers: JSON_HEADERS, body: new TextEncoder().encode("{}") };
   };
   await withServer({ handler, limits: { maxConnections: 4 } }, async (server) => {
     const port = server.port!;
     const busy = Array.from({ length: 4 }, () => rawRequest(port, get("/busy")));
-    for (let i = 0; i < 50 && server.openConnections() < 4; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await new Promise((r) => setTimeout(r, 50)); // their heads are parsed
-    const refused = await rawRequest(port, get("/"), { timeoutMs: 2000 });
+    await waitFor("four busy connections in the handler", () => entered === 4);
+    const refused = await rawRequest(port, get("/"), { timeoutMs: 10_000 });
     assertEquals(refused.status, null);
     assert(refused.end === "closed" || refused.end === "reset", refused.end);
-    assert(refused.ms < 500, `${refused.ms} ms`);
     assertEquals(server.shedCounts().connections, 1);
     release();
     assertEquals((await Promise.all(busy)).map((r) => r.status), [200, 200, 200, 200]);
@@ -391,6 +392,8 @@ Deno.test("idle exit: stops only after the idle time with no open connection", a
   let done: string | null = null;
   server.closed.then((reason) => (done = reason));
   const open = await idleConnection(port);
+  // The behaviour under test: twice the idle time passes with a connection open, and the
+  // server must not exit. Only waiting past the timeout can show that it did not fire.
   await new Promise((r) => setTimeout(r, 600));
   assertEquals(done, null, "exited with a connection open");
   open.socket.destroy();
@@ -399,7 +402,7 @@ Deno.test("idle exit: stops only after the idle time with no open connection", a
   const started = performance.now();
   assertEquals(await server.closed, "idle");
   const waited = performance.now() - started;
-  assert(waited >= 250 && waited < 1500, `idle exit after ${waited} ms`);
+  assert(waited >= 250, `idle exit after ${waited} ms, before the 300 ms idle time`);
   assertEquals((await rawRequest(port, get("/"), { timeoutMs: 1000 })).end, "refused");
 });
 
@@ -416,12 +419,12 @@ Deno.test("stop(): stops accepting, lets an in-flight request finish, then resol
   });
   const port = server.port!;
   const inflight = rawRequest(port, get("/slow"));
-  for (let i = 0; i < 50 && server.openConnections() === 0; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor("the in-flight request to be open", () => server.openConnections() > 0);
   const stopped = server.stop();
-  await new Promise((r) => setTimeout(r, 100));
-  assertEquals((await rawRequest(port, get("/"), { timeoutMs: 1000 })).end, "refused");
+  await waitFor(
+    "the listener to refuse new connections",
+    async () => (await rawRequest(port, get("/"), { timeoutMs: 1000 })).end === "refused",
+  );
   release();
   assertEquals((await inflight).status, 200);
   assertEquals(await stopped, "stopped");

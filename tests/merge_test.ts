@@ -2,16 +2,15 @@ import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import {
   healthBody,
-  maskSecrets,
-  matchWindow,
   rigforgeBlock,
   snapshotInfo,
   spliceTopLevel,
   summaryBody,
   tuneBody,
-  xmrigFacts,
 } from "../src/merge.ts";
+import { maskSecrets } from "../src/lib/secrets.ts";
 import type { Snapshot } from "../src/snapshot.ts";
+import { parsePin } from "../src/probe/provenance.ts";
 import type { XmrigReply } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS } from "./_context.ts";
 import { parseLossless, without } from "./_lossless.ts";
@@ -27,6 +26,9 @@ const ENTRIES: [string, string][] = [
 ];
 const NOW = FIXTURE_NOW_MS + 5000;
 const zen4 = await fixtureSnapshot("zen4");
+const PIN = parsePin(
+  await Deno.readTextFile(join(XMRIG_DIR, "../rigforge/zen4/rigforge.sh")),
+);
 
 // --- spliceTopLevel -------------------------------------------------------------------------
 
@@ -226,7 +228,10 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
     assertEquals(health[key], null, key);
   }
   assertEquals(block["version"], null);
-  assertEquals(block["xmrig_version"], "v6.26.0", "XMRig's own data is intact");
+  assertEquals(block["xmrig_version"], null, "the pin comes from the snapshot");
+  const running = `v${JSON.parse(xmrigBody("summary-v2-mining.json")).version}`;
+  assertEquals(block["xmrig_version_running"], running, "XMRig's own data is intact");
+  assertEquals(block["xmrig_version_mismatch"], null);
   assertEquals(block["snapshot"], {
     status: "missing",
     age_s: null,
@@ -241,16 +246,29 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
   assertEquals(reasons["power.watts"], "not-running");
 });
 
-Deno.test("staleness: older than 3 intervals is stale and its data is not served", () => {
+Deno.test("staleness: older than 3 intervals is stale, its values are still served, labelled", () => {
   const at = (seconds: number) => FIXTURE_NOW_MS + seconds * 1000;
   assertEquals(snapshotInfo(zen4, at(45)).status, "fresh");
   assertEquals(snapshotInfo(zen4, at(46)).status, "stale");
   assertEquals(snapshotInfo(zen4, at(-46)).status, "stale", "dated in the future");
   assertEquals(snapshotInfo(zen4, at(46)).age_s, 46);
-  const stale = rigforgeBlock(zen4, mining, at(300));
-  assertEquals((stale["health"] as Record<string, unknown>)["hugepages_total"], null);
-  assertEquals((stale["snapshot"] as Record<string, unknown>)["status"], "stale");
-  assertEquals((stale["reasons"] as Record<string, string>)["health.governor"], "not-running");
+  const fresh = rigforgeBlock(zen4, mining, at(5));
+  // Between 45 s (stale here) and Pithead's 60 s STALE_AFTER_S, and well beyond: same values.
+  for (const seconds of [50, 300]) {
+    const stale = rigforgeBlock(zen4, mining, at(seconds));
+    for (const key of ["tune", "power", "health", "watchdog", "config", "config_meta", "control"]) {
+      assertEquals(stale[key], fresh[key], `${key} at ${seconds} s`);
+    }
+    assertEquals(stale["reasons"], fresh["reasons"], "no value blanked");
+    const info = stale["snapshot"] as Record<string, unknown>;
+    assertEquals(info["status"], "stale");
+    assertEquals(info["age_s"], seconds);
+    assertEquals(info["stale_after_s"], zen4.interval_s * 3);
+  }
+  assertEquals(
+    (fresh["health"] as Record<string, unknown>)["hugepages_total"],
+    zen4.records.hugepages?.total,
+  );
   const body = JSON.parse(
     summaryBody(mining, { read: { snapshot: zen4, error: null }, now: at(300) }),
   );
@@ -269,7 +287,9 @@ Deno.test("XMRig unreachable: generated_at + rigforge only, with the reason", ()
   assertEquals(parsed.generated_at, "2026-01-15T12:00:00Z");
   assertEquals(parsed.rigforge.xmrig_api, "unreachable");
   assertEquals(parsed.rigforge.xmrig_error, "connection refused");
-  assertEquals(parsed.rigforge.xmrig_version, null);
+  assertEquals(parsed.rigforge.xmrig_version, PIN.version, "v1.12: the pin, also when down");
+  assertEquals(parsed.rigforge.xmrig_version_running, null);
+  assertEquals(parsed.rigforge.reasons.xmrig_version_running, "not-running");
   assertEquals(parsed.rigforge.health.hugepages_total, 1280, "snapshot data still served");
   assertEquals(parsed.rigforge.power.hs_per_watt, null);
 });
@@ -289,42 +309,41 @@ Deno.test("summary body: XMRig's value plus exactly generated_at and rigforge", 
   }
 });
 
-Deno.test("hs_per_watt pairs the power window with the closest XMRig window and says which", () => {
-  assertEquals(matchWindow(15, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(1, [200, 180, 170]), { window: "10s", hs: 200 });
-  assertEquals(matchWindow(45, [200, 180, 170]), { window: "60s", hs: 180 });
-  assertEquals(matchWindow(600, [200, 180, 170]), { window: "15m", hs: 170 });
-  assertEquals(matchWindow(15, [null, 180, null]), { window: "60s", hs: 180 }, "next closest");
-  assertEquals(matchWindow(15, [0, null, null]), null, "0.0 is not a hashrate");
-  assertEquals(matchWindow(0, [200, 180, 170]), null);
-  assertEquals(matchWindow(15, null), null);
-  const powered = withRecord(zen4, "power", {
+Deno.test("hs_per_watt is the probe's 60 s pair, never live hashrate over an older power window", () => {
+  const interval = {
     watts: 125,
     window_s: 15,
     source: "rapl-window",
     zones: [],
     uptime_s: 1,
     energy_j_total: 1,
-    reasons: {},
-  });
-  const power = rigforgeBlock(powered, mining, NOW)["power"] as Record<string, unknown>;
-  const hashrate = xmrigFacts(mining).hashrate!;
-  assertEquals(power["hs_window"], "10s");
-  assertEquals(power["hashrate_hs"], hashrate[0]);
-  assertEquals(power["hs_per_watt"], Math.round(hashrate[0]! / 125 * 100) / 100);
-  assertEquals(power["watts"], 125);
+    paired: null,
+    history: [],
+    reasons: { paired: "warming-up" },
+  };
+  const unpaired = rigforgeBlock(withRecord(zen4, "power", interval), mining, NOW);
+  const power = unpaired["power"] as Record<string, unknown>;
+  assertEquals(power["watts"], 125, "the interval's watts stay");
   assertEquals(power["window_s"], 15);
-  assertEquals(power["source"], "rapl-window");
-  const warming = rigforgeBlock(
-    powered,
-    { ok: true, text: xmrigBody("summary-v2-startup.json") },
-    NOW,
-  );
+  assertEquals(power["hs_per_watt"], null, "no pair: no ratio from two moments");
+  assertEquals(power["hs_window"], null);
+  assertEquals((unpaired["reasons"] as Record<string, unknown>)["power.hs_per_watt"], "warming-up");
+  const paired = {
+    window_s: 60,
+    hs_window: "60s",
+    hashrate_hs: 10_800,
+    watts: 90,
+    hs_per_watt: 120,
+    window_end_uptime_s: 1,
+    window_end: "2026-01-15T11:59:50Z",
+  };
+  const both = rigforgeBlock(withRecord(zen4, "power", { ...interval, paired }), mining, NOW);
+  const p = both["power"] as Record<string, unknown>;
   assertEquals(
-    (warming["power"] as Record<string, unknown>)["hs_per_watt"],
-    null,
-    "[0.0, 0.0, 0.0]",
+    [p["watts"], p["hs_per_watt"], p["window_s"], p["hs_window"], p["hashrate_hs"]],
+    [90, 120, 60, "60s", 10_800],
   );
+  assertEquals(p["window_end"], paired.window_end);
 });
 
 function withRecord(snapshot: Snapshot, name: string, record: unknown): Snapshot {
@@ -372,10 +391,19 @@ Deno.test("watchdog: exactly {mode: disabled} when disabled, temperature from th
   assertEquals(enabled["resumes_below_c"], 85);
 });
 
-Deno.test("control is present only when a control outcome exists", () => {
-  assert("control" in rigforgeBlock(zen4, mining, NOW));
+Deno.test("control and control_history are always served (null and [] without an outcome)", () => {
+  const block = rigforgeBlock(zen4, mining, NOW);
+  const control = zen4.records.config_view?.control;
+  assert(control, "the zen4 fixture has a control outcome");
+  assertEquals((block["control"] as Record<string, unknown>)["change_id"], control.change_id);
+  assertEquals(block["control_history"], [block["control"]]);
   const none = withRecord(zen4, "config_view", { ...zen4.records.config_view, control: null });
-  assert(!("control" in rigforgeBlock(none, mining, NOW)));
+  const bare = rigforgeBlock(none, mining, NOW);
+  assertEquals([bare["control"], bare["control_history"]], [null, []]);
+  assertEquals((bare["reasons"] as Record<string, string>)["control"], "absent");
+  const missing = rigforgeBlock(null, mining, NOW);
+  assertEquals([missing["control"], missing["control_history"]], [null, []]);
+  assertEquals((missing["reasons"] as Record<string, string>)["control"], "not-running");
 });
 
 Deno.test("maskSecrets masks credentials at any depth, keeps unset ones and the sentinel", () => {
@@ -422,7 +450,12 @@ Deno.test("/health and /tune bodies keep v1.12's key sets and add theirs", () =>
   assertEquals(health.doctor, { verdict: { issues: 0 } });
   assertEquals(health.generated_at, "2026-01-15T12:00:00Z");
   const stale = JSON.parse(healthBody({ ...view, now: NOW + 3600_000 }, { verdict: {} }));
-  assertEquals(stale.doctor, null, "no verdict over stale data");
+  assertEquals(stale.doctor, { verdict: {} }, "the verdict over the newest data, labelled");
+  assertEquals(stale.snapshot.status, "stale");
+  const missing = JSON.parse(
+    healthBody({ read: { snapshot: null, error: "absent" }, now: NOW }, { verdict: {} }),
+  );
+  assertEquals(missing.doctor, null, "no verdict without a snapshot");
   const tune = JSON.parse(tuneBody(view));
   for (const key of ["applied", "autotune", "candidates_tried", "last_best_hs", "target"]) {
     assert(key in tune, key);

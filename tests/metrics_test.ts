@@ -407,12 +407,16 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
     assertEquals(value(text, "rigforge_doctor_warnings"), doctor.verdict.warnings);
     const watts = r.power?.watts ?? null;
     if (watts === null) {
-      assertEquals(value(text, "rigforge_efficiency_hashes_per_joule"), undefined);
       assert(r.power?.reasons["watts"] !== undefined, `${profile}: watts null has a reason`);
     } else {
       assert(Math.abs(watts - FIXTURE_WATTS) < 0.01, `${profile}: fixture watts ${watts}`);
-      assertEquals(value(text, "rigforge_efficiency_hashes_per_joule"), hs10 / watts);
     }
+    // Efficiency only from the probe's 60 s pair (these snapshots have none: no XMRig probed).
+    assertEquals(
+      value(text, "rigforge_efficiency_hashes_per_joule"),
+      r.power?.paired?.hs_per_watt ?? undefined,
+    );
+    assert(r.power === null || r.power.paired !== null || r.power.reasons["paired"] !== undefined);
     for (const zone of r.power?.zones ?? []) {
       assertEquals(
         value(text, "rigforge_package_energy_joules_total", `{zone="${zone.id}"}`),
@@ -430,6 +434,13 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
       value(text, "rigforge_cpu_throttling"),
       pct === null ? undefined : pct < 75 ? 1 : 0,
     );
+    for (const verdict of ["applied", "unverified", "not-applied", "failed"]) {
+      assertEquals(
+        value(text, "rigforge_msr_verdict", `{verdict="${verdict}"}`),
+        r.msr === null ? undefined : r.msr.verdict === verdict ? 1 : 0,
+        `${profile}: msr verdict ${verdict}`,
+      );
+    }
     assertEquals(
       value(text, "rigforge_watchdog_thermal_hold"),
       r.watchdog?.mode === "enabled" && r.watchdog.thermal_hold !== null
@@ -445,6 +456,8 @@ Deno.test("values come from the records and XMRig's reply, in base units", () =>
     options(SNAPSHOTS.get("intel")!, "text"),
   );
   assertEquals(value(intel.body, "rigforge_cpu_throttling"), 1);
+  // intel's XMRig log ends with "FAILED TO APPLY MSR MOD" after its last start banner.
+  assertEquals(value(intel.body, "rigforge_msr_verdict", '{verdict="failed"}'), 1);
   const buildvm = metricsBody(
     mining,
     SNAPSHOTS.get("buildvm")!,

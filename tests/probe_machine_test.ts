@@ -10,18 +10,17 @@ import {
   throws as assertThrows,
 } from "node:assert/strict";
 import { join } from "node:path";
+import { cpuProbe, type CpuRecord, parseCpuinfo } from "../src/probe/cpu.ts";
 import {
-  cpuProbe,
-  type CpuRecord,
   type CpuTimes,
   cpuUtilisation,
-  parseCpuinfo,
   parseProcStat,
   parseUptime,
-} from "../src/probe/cpu.ts";
+} from "../src/probe/cpu_load.ts";
 import { cleanDmiString, firmwareProbe } from "../src/probe/firmware.ts";
 import { hugepagesProbe, parseMeminfo } from "../src/probe/hugepages.ts";
-import { type EnergyReading, powerProbe, wattsBetween } from "../src/probe/power.ts";
+import { powerProbe, wattsBetween } from "../src/probe/power.ts";
+import type { EnergyReading } from "../src/probe/types.ts";
 import { choosePackage, parseMillidegrees, thermalProbe } from "../src/probe/thermal.ts";
 import type { ProbeContext, Reasons } from "../src/probe/types.ts";
 import { fixtureContext, ROOTS_DIR } from "./_context.ts";
@@ -447,8 +446,9 @@ Deno.test("cpu: the build VM has no cpufreq and no throttle counters", async () 
   assertEquals(r.busy_cpus, 0);
   assertEquals(r.reasons["throttle.package_throttle_count"], "absent");
   assertEquals(r.smt, { control: "notsupported", active: false });
-  // "AMD EPYC" with one node: the rule fires even in a VM; `hypervisor` lets doctor discount it.
-  assertEquals([r.numa_nodes, r.epyc_nps1_suspect], [1, true]);
+  // "AMD EPYC" with one node in a VM: the host's NUMA setup is not visible, so no verdict.
+  assertEquals([r.numa_nodes, r.epyc_nps1_suspect], [1, null]);
+  assertEquals(r.reasons["epyc_nps1_suspect"], "virtual-machine");
 });
 
 Deno.test("cpu: a window from the previous pass's counters decides who is busy", async () => {
@@ -702,7 +702,9 @@ Deno.test("power: zen4 watts from the previous pass's reading", async () => {
     window_s: 10,
     source: "rapl-window",
     energy_j_total: 41736.204113,
-    reasons: {},
+    paired: null,
+    history: [{ uptime_s: ZEN4_UPTIME, energy_uj: { "intel-rapl:0": ZEN4_ENERGY } }],
+    reasons: { paired: "not-running" },
   });
   assertEquals(slept, false);
 });
@@ -722,6 +724,7 @@ Deno.test("power: without root the counters are needs-root, the ranges still rea
     window_s: "needs-root",
     source: "needs-root",
     energy_j_total: "needs-root",
+    paired: "needs-root",
   });
   assertEquals(r.uptime_s, ZEN4_UPTIME);
 });
@@ -785,14 +788,11 @@ Deno.test("power: corrupt counters and names are handled", async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Cost: a 128-CPU machine probed in one pass stays cheap.
+// A 128-CPU machine probed in one pass (its cost is a figure for the benches, not a test bound).
 
-Deno.test("cpu: the 128-CPU epyc pass reads every CPU within a short bound", async () => {
+Deno.test("cpu: the 128-CPU epyc pass reads every CPU, twice in a row", async () => {
   const ctx: ProbeContext = fixtureContext("epyc");
   await cpuProbe.collect(ctx);
-  const start = performance.now();
   const r = await cpuProbe.collect(ctx);
-  const ms = performance.now() - start;
   assertEquals(r.busy_cpus, 64);
-  assert(ms < 1000, `cpu probe took ${ms.toFixed(0)} ms`);
 });

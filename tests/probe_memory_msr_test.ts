@@ -20,19 +20,16 @@ import {
   type MemoryRecord,
   summariseMemory,
 } from "../src/probe/memory.ts";
+import { msrProbe, type MsrRecord, msrVerdict } from "../src/probe/msr.ts";
 import {
   checkRegister,
   hex64,
-  type MsrLogStatus,
-  msrProbe,
   type MsrReadback,
-  type MsrRecord,
-  msrVerdict,
-  parseMsrLog,
   PRESET_REGISTERS,
   presetFor,
-  readTail,
-} from "../src/probe/msr.ts";
+} from "../src/probe/msr_registers.ts";
+import { type MsrLogStatus, parseMsrLog } from "../src/probe/msr_log.ts";
+import { readTail } from "../src/probe/log_tail.ts";
 import {
   decodeMemoryDevice,
   decodeSmbiosTable,
@@ -367,9 +364,12 @@ Deno.test("presetFor() maps vendor/family/model like XMRig", () => {
   const amd = (family: number | null, model: number | null) =>
     presetFor({ vendor: "AuthenticAMD", family, model });
   assertEquals(amd(23, 113), "ryzen_17h");
-  assertEquals(amd(25, 97), "ryzen_19h_zen4");
-  assertEquals(amd(25, 96), "ryzen_19h_zen4");
-  assertEquals(amd(25, 127), "ryzen_19h_zen4");
+  // XMRig 6.26.0 BasicCpuInfo.cpp, case 0x19: zen4 only for models 0x61 and 0x75.
+  assertEquals(amd(25, 0x61), "ryzen_19h_zen4");
+  assertEquals(amd(25, 0x75), "ryzen_19h_zen4");
+  assertEquals(amd(25, 96), "ryzen_19h");
+  assertEquals(amd(25, 116), "ryzen_19h", "RigForge's 96-127 range would say zen4");
+  assertEquals(amd(25, 127), "ryzen_19h");
   assertEquals(amd(25, 95), "ryzen_19h");
   assertEquals(amd(25, 128), "ryzen_19h");
   assertEquals(amd(25, 1), "ryzen_19h");
@@ -645,7 +645,12 @@ Deno.test("msrProbe zen4: ryzen_19h_zen4 applied per the log and all registers",
     assertEquals([r.readback?.matched, r.readback?.total, r.readback?.unreadable], [4, 4, 0]);
     // 0xc0011021 reads bit 5 set; the mask ignores it.
     assertEquals(r.readback?.registers[1]?.actual, "0x0004000000000060");
-    assertEquals(r.reasons, {});
+    assertEquals([r.preset_source, r.cpu_preset, r.presets_agree], ["log", "ryzen_19h_zen4", true]);
+    assertEquals(
+      r.reasons,
+      { rigforge_preset: "absent" },
+      "no .rigforge-msr-preset in the fixture",
+    );
   });
 });
 

@@ -15,18 +15,15 @@ import { validateConfig } from "../src/rigforge/config.ts";
 import { locate } from "../src/rigforge/locate.ts";
 import type { CommandRunner, ProbeContext, Reasons } from "../src/probe/types.ts";
 import { parseIpScope, parseIsActive, parseUserValue, serviceProbe } from "../src/probe/service.ts";
+import { tuneProbe } from "../src/probe/tune.ts";
+import { JOURNAL_TTL_MS, parseDecision, parseJournalDecisions } from "../src/probe/autotune.ts";
 import {
-  JOURNAL_TTL_MS,
-  parseDecision,
   parseEnvironment,
-  parseJournalDecisions,
-  parseOverrides,
   parseSystemdTimestamp,
   parseTimerShow,
-  parseTuneLog,
   parseUnitFile,
-  tuneProbe,
-} from "../src/probe/tune.ts";
+} from "../src/probe/systemd_unit.ts";
+import { parseOverrides, parseTuneLog } from "../src/probe/tune_files.ts";
 import { parseStrikes, watchdogProbe } from "../src/probe/watchdog.ts";
 import {
   hashesComputedCount,
@@ -38,16 +35,14 @@ import {
   sha256File,
 } from "../src/probe/provenance.ts";
 import { exposureOf, exposureProbe } from "../src/probe/exposure.ts";
+import { configViewProbe, parseConfigMeta, parseControlStatus } from "../src/probe/config_view.ts";
 import {
   canonicalJson,
   configRevision,
-  configViewProbe,
   jqNumber,
-  maskSecrets,
-  parseConfigMeta,
-  parseControlStatus,
   writableConfig,
-} from "../src/probe/config_view.ts";
+} from "../src/probe/config_canonical.ts";
+import { maskSecrets } from "../src/lib/secrets.ts";
 
 const HOMES = join(dirname(fileURLToPath(import.meta.url)), "fixtures", "rigforge");
 const PROFILES = ["zen4", "epyc", "intel", "buildvm"] as const;
@@ -268,6 +263,7 @@ Deno.test("parseTuneLog: last run summary", () => {
   assert(parsed !== null);
   const run = parsed.value;
   equal(run.finished_at, "2026-11-24T16:59:46Z");
+  equal(run.finished_at_source, "mtime", "the file carries no time of its own");
   equal(run.target, "perf");
   equal(run.target_setting, "performance");
   equal(run.mode, "bench");
@@ -637,6 +633,7 @@ Deno.test("watchdog probe per profile", async () => {
     resumes_below_c: 85,
     thermal_hold: false,
     thermal_hold_since: null,
+    thermal_hold_since_source: null,
     strikes: Number(await Deno.readTextFile(join(HOMES, "zen4/data/worker/watchdog.fails"))),
     reasons: undefined,
   });
@@ -646,6 +643,10 @@ Deno.test("watchdog probe per profile", async () => {
   equal(intel.resumes_below_c, 90);
   equal(intel.strikes, 0);
   assert(intel.thermal_hold_since !== null && !Number.isNaN(Date.parse(intel.thermal_hold_since)));
+  // The marker is empty: its mtime is the only time there is, and the record says so.
+  const marker = await Deno.stat(join(HOMES, "intel/data/worker/watchdog.thermal-hold"));
+  equal(intel.thermal_hold_since, marker.mtime!.toISOString().replace(/\.\d{3}Z$/, "Z"));
+  equal(intel.thermal_hold_since_source, "mtime");
   const epyc = await watchdogProbe.collect(await rigContext("epyc"));
   equal(epyc.mode, "disabled");
   equal(epyc.max_temp_c, null);
@@ -801,6 +802,7 @@ Deno.test("exposure probe per profile and without config", async () => {
     allow_from: ["192.168.1.10"],
     scoped: true,
     control: true,
+    token_public: false,
     reasons: {},
   });
   const epyc = await exposureProbe.collect(await rigContext("epyc"));

@@ -18,14 +18,15 @@ import { buildAuth, checkAuth, deriveReadBearer } from "../src/http/auth.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 import { runCli } from "./_cli.ts";
 import { ROOTS_DIR } from "./_context.ts";
-import { exchange, latin1, median } from "./_rawhttp.ts";
-import { copyTree, startServe, writeFreshSnapshot } from "./_serve.ts";
+import { exchange, get, latin1, median } from "./_rawhttp.ts";
+import { copyTree, startServe } from "./_serve.ts";
 import { RIGFORGE_DIR } from "./_snapshot.ts";
 import { startStandin } from "./_xmrig_standin.ts";
+import { waitFor } from "./_wait.ts";
 
 // ---- 1. a token of the wrong type: refuse to start ----
 
-Deno.test("serve refuses to start when a token has the wrong type (never runs open)", async () => {
+Deno.test("serve refuses to start when a token has the wrong type or is blank (never runs open)", async () => {
   const cases: [string, string, RegExp][] = [
     ["number", '{"ACCESS_TOKEN": 123}', /ACCESS_TOKEN must be a string or null, not a number/],
     ["zero", '{"ACCESS_TOKEN": 0}', /ACCESS_TOKEN must be a string or null, not a number/],
@@ -39,11 +40,27 @@ Deno.test("serve refuses to start when a token has the wrong type (never runs op
       /ACCESS_TOKENS\.grafana must be a string/,
     ],
     ["named list", '{"ACCESS_TOKENS": ["tok-WRONGTYPE-3"]}', /ACCESS_TOKENS must be an object/],
+    // issue 12 item 2: a blank token never opens the API
+    ["blank", '{"ACCESS_TOKEN": "   "}', /ACCESS_TOKEN is blank \(only whitespace\)/],
+    ["tab", '{"ACCESS_TOKEN": "\\t"}', /ACCESS_TOKEN is blank/],
+    ["newlines", '{"ACCESS_TOKEN": "\\r\\n \\n"}', /ACCESS_TOKEN is blank/],
+    ["named blank", '{"ACCESS_TOKENS": {"ro": " \\t "}}', /ACCESS_TOKENS\.ro is blank/],
+    // issue 12 item 8: api_allow_from errors name the entry, never its value
+    [
+      "allow from",
+      '{"ACCESS_TOKEN": "tok-ok-1", "api_allow_from": "10.0.0.1, tok-WRONGTYPE-4"}',
+      /api_allow_from: entry 2 of 2 is not an IPv4\/IPv6 address or CIDR/,
+    ],
+    [
+      "allow list",
+      '{"api_allow_from": ["10.0.0.1", {"x": "tok-WRONGTYPE-5"}]}',
+      /api_allow_from: entry 2 of 2 \(a object\)/,
+    ],
   ];
   const dir = await Deno.makeTempDir({ prefix: "rf-wrongtype-" });
   try {
     const results = await Promise.all(cases.map(async ([name, text]) => {
-      const file = join(dir, `${name.replace(" ", "-")}.json`);
+      const file = join(dir, `${name.replaceAll(" ", "-")}.json`);
       await Deno.writeTextFile(file, text);
       return await runCli(["serve", "--config", file, "--bind", "127.0.0.1", "--port", "0"], {
         cwd: dir,
@@ -223,6 +240,7 @@ const NAMED_SHORT = "tok-LEAKSWEEP-cron";
 const POOL_PASS = "pass-LEAKSWEEP-primary-pool";
 const POOL_PASS_2 = "pass-LEAKSWEEP-backup-pool";
 const FINGERPRINT = "fp-LEAKSWEEP-0f0e0d0c0b0a09080706050403020100";
+const URL_PASS = "url-LEAKSWEEP/pw:x";
 
 const SWEEP_CONFIG = {
   api: "enabled",
@@ -236,6 +254,16 @@ const SWEEP_CONFIG = {
       pass: POOL_PASS_2,
       tls: true,
       "tls-fingerprint": FINGERPRINT,
+    },
+    {
+      // issue 12: a URL userinfo password (with a `/` in it), a password key nested in arrays,
+      // token-named keys at depth, and a token's value under an innocent key
+      url: `stratum+tcp://rig-sweep:${URL_PASS}@pool.example:3333`,
+      user: "rig-sweep",
+      pass: null,
+      extra: [{ deep: { password: "pw-LEAKSWEEP-nested" } }, { api_token: ["tk-LEAKSWEEP-a"] }],
+      "rig-id": MASTER,
+      notes: [NAMED, `socks5://rig:${URL_PASS}@proxy.lan:1080`],
     },
   ],
   autotune: "efficiency",
@@ -279,7 +307,23 @@ Deno.test("leak sweep: no secret in any response (headers included) or any outpu
   });
   const work = await Deno.makeTempDir({ prefix: "rf-sweep-" });
   try {
-    await writeFreshSnapshot(serve.snapshot, "zen4");
+    // the snapshot serve reads is written by `probe` from the sweep's own config, so every
+    // secret shape above reaches the API (and the file) the way it would on a rig
+    const probed = await runCli([
+      "probe",
+      "--rigforge-home",
+      serve.home,
+      "--config",
+      join(serve.home, "config.json"),
+      "--root",
+      join(ROOTS_DIR, "zen4"),
+      "--out",
+      serve.snapshot,
+    ], { cwd: work });
+    assertEquals(probed.code, 0, probed.stderr);
+    const served = await Deno.readTextFile(serve.snapshot);
+    leaks.push(...findLeaks("the served snapshot file", served, secrets));
+    assert(served.includes('"rig-sweep"'), "the pool user (a worker name) is still there");
     // every route the handler knows (a new one is swept without editing this test), plus misses
     const routes = [
       ...ROUTES,
@@ -311,7 +355,18 @@ Deno.test("leak sweep: no secret in any response (headers included) or any outpu
     for (const phase of ["xmrig up", "xmrig down", "xmrig 500"] as const) {
       if (phase === "xmrig down") await xmrig.setMode("down");
       if (phase === "xmrig 500") await xmrig.setMode("500");
-      await new Promise((resolve) => setTimeout(resolve, 1100)); // the 1 s XMRig cache
+      // XMRig's replies are cached for 1 s: wait until the server reports the new state
+      const word =
+        { "xmrig up": null, "xmrig down": "connection refused", "xmrig 500": "http 500" }[
+          phase
+        ];
+      await waitFor(`${phase}: the server to report it`, async () => {
+        const { response } = await get(serve.port, "/2/summary", [
+          `Authorization: Bearer ${MASTER}`,
+        ]);
+        const body = JSON.parse(new TextDecoder().decode(response.body));
+        return body.rigforge?.xmrig_error === word;
+      });
       for (const route of routes) {
         for (const [name, headers] of credentials) {
           for (const method of ["GET", "HEAD", "OPTIONS", "POST"]) {

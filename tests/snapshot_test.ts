@@ -4,12 +4,12 @@ import {
   rejects as assertRejects,
 } from "node:assert/strict";
 import { join } from "node:path";
-import type { ProbeRecords } from "../src/probe/mod.ts";
+import type { ProbeRecords } from "../src/probe.ts";
+import { isoSeconds } from "../src/lib/time.ts";
 import {
   buildSnapshot,
   countersOf,
   createSnapshotCache,
-  isoSeconds,
   parseSnapshot,
   readSnapshotFile,
   serializeSnapshot,
@@ -86,7 +86,12 @@ Deno.test("parseSnapshot drops bad counters and unknown records, and cannot be p
   const parsed = parseSnapshot(text)!;
   assert(!("evil" in parsed.records));
   assertEquals(parsed.records.cpu, null);
-  assertEquals(parsed.counters, { uptime_s: 5, cpu_times: null, energy_uj: null });
+  assertEquals(parsed.counters, {
+    uptime_s: 5,
+    cpu_times: null,
+    energy_uj: null,
+    energy_history: null,
+  });
   assertEquals(Object.keys(parsed.failures), ["msr"]);
   assertEquals(parsed.failures.msr?.message.length, 200);
   assertEquals(({} as Record<string, unknown>)["polluted"], undefined);

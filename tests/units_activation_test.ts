@@ -13,6 +13,7 @@ import { parseAllowList } from "../src/ip.ts";
 import { renderUnits, type UnitOptions } from "../src/units.ts";
 import { COMPILE_FLAGS, REPO_ROOT } from "./_cli.ts";
 import { requireSocketActivate } from "./_serve.ts";
+import { waitFor } from "./_wait.ts";
 
 const TOKEN = "tok-ACTIVATION-0123456789abcdef0123";
 
@@ -194,11 +195,11 @@ Deno.test({
       assert(!text.includes(TOKEN) && !text.includes("pool-ACT-secret"), "no secret served");
 
       // No request for --idle-exit seconds: the server exits 0 (a clean idle exit).
-      const status = await Promise.race([
-        child.status,
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), 20_000)),
-      ]);
-      assert(status !== null, "the server exits by itself after --idle-exit");
+      let exit: Deno.CommandStatus | null = null;
+      void child.status.then((status) => (exit = status));
+      const status = await waitFor("the server to exit by itself after --idle-exit", () => exit, {
+        limitMs: 20_000,
+      });
       child = null;
       await drain;
       assertEquals(status.code, 0, stderrLog.join(""));

@@ -15,12 +15,12 @@ import {
 } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { DEFAULT_SNAPSHOT_PATH } from "../src/snapshot.ts";
+import { runInstall } from "../src/cli/install.ts";
 import {
   type InstallEnv,
   parseSystemdVersion,
-  runInstall,
   type SystemctlResult,
-} from "../src/cli/install.ts";
+} from "../src/cli/unit_install.ts";
 import { runUninstall } from "../src/cli/uninstall.ts";
 import { runUnits } from "../src/cli/units.ts";
 import type { Io } from "../src/cli/args.ts";
@@ -651,6 +651,37 @@ Deno.test("uninstall --no-stop leaves the unit directory exactly as it was, fore
   }
 });
 
+Deno.test("install and uninstall take both --no-start and --no-stop: files only, no systemctl", async () => {
+  for (const word of ["--no-start", "--no-stop"]) {
+    const rig = await makeRig();
+    try {
+      // Not root, no systemd, and a systemctl that fails the test if called: only the
+      // files-only flag (either spelling) with --unit-dir lets either command run here.
+      const env = envFor(rig, { isRoot: false });
+      const refused = captureIo();
+      assertEquals(await runInstall(installArgs(rig), refused, env), 1, "without the flag");
+      assertMatch(refused.err, /must run as root/);
+      const io = captureIo();
+      assertEquals(await runInstall(installArgs(rig, word), io, env), 0, `install ${word}`);
+      assertEquals(Object.keys(await tree(rig.unitDir)).sort(), [...UNIT_NAMES].sort(), word);
+      assertMatch(io.out, /not started/);
+
+      const kept = captureIo();
+      assertEquals(await runUninstall(["--unit-dir", rig.unitDir], kept, env), 1);
+      assertEquals(Object.keys(await tree(rig.unitDir)).length, UNIT_NAMES.length);
+      const un = captureIo();
+      assertEquals(
+        await runUninstall(["--unit-dir", rig.unitDir, word], un, env),
+        0,
+        `uninstall ${word}: ${un.err}`,
+      );
+      assertEquals(await tree(rig.unitDir), {}, `uninstall ${word} removed the units`);
+    } finally {
+      await Deno.remove(rig.dir, { recursive: true });
+    }
+  }
+});
+
 Deno.test("install and uninstall never touch a unit file rigforge-api did not write", async () => {
   const rig = await makeRig();
   try {
@@ -700,10 +731,10 @@ Deno.test("install refuses bad flags with a clear message and writes nothing", a
     const cases: [string[], RegExp][] = [
       [
         ["--allow-from", "192.168.1.300"],
-        /--allow-from: "192\.168\.1\.300" is not an IPv4\/IPv6 address or CIDR/,
+        /--allow-from: entry 1 of 1 is not an IPv4\/IPv6 address or CIDR/,
       ],
-      [["--allow-from", "10.0.0.0/33"], /--allow-from: "10\.0\.0\.0\/33"/],
-      [["--allow-from", "pithead.lan"], /--allow-from: "pithead\.lan"/],
+      [["--allow-from", "10.0.0.0/33"], /--allow-from: entry 1 of 1 is not/],
+      [["--allow-from", "pithead.lan"], /--allow-from: entry 1 of 1 is not/],
       [["--port", "8080"], /8080 \(XMRig's own API port\)/],
       [["--port", "70000"], /--port must be a whole number 1-65535/],
       [["--port", "80a"], /--port must be a whole number 1-65535/],
@@ -745,13 +776,17 @@ Deno.test("install refuses an unusable environment or config with exit 1 and wri
   const rig = await makeRig();
   const noConfig = await makeRig(null);
   const disabled = await makeRig({ api: "disabled" });
+  // No "api" key at all: the opt-in is missing, so the API must not open on every address.
+  const noKey = await makeRig({ ACCESS_TOKEN: "", pools: [{ url: "pool.lan:3333" }] });
   try {
     const cases: [Rig, string[], Partial<InstallEnv>, RegExp][] = [
       [rig, ["--no-start"], { os: "darwin" }, /Linux-only \(this is darwin\)/],
       [rig, [], { isRoot: false }, /must run as root/],
       [rig, [], {}, /systemd is not running here/],
       [noConfig, ["--no-start"], {}, /no RigForge config at .*status 243/],
-      [disabled, ["--no-start"], {}, /says "api": "disabled"/],
+      [disabled, ["--no-start"], {}, /says "api": "disabled".*set "api": "enabled"/],
+      [noKey, ["--no-start"], {}, /has no "api" key.*opt-in: set "api": "enabled"/],
+      [noKey, [], { systemdRunning: true }, /has no "api" key/],
       [
         rig,
         [],
@@ -783,7 +818,7 @@ Deno.test("install refuses an unusable environment or config with exit 1 and wri
       0,
     );
   } finally {
-    for (const r of [rig, noConfig, disabled]) await Deno.remove(r.dir, { recursive: true });
+    for (const r of [rig, noConfig, disabled, noKey]) await Deno.remove(r.dir, { recursive: true });
   }
 });
 
@@ -989,7 +1024,7 @@ Deno.test("CLI: install --no-start writes the units, a bad --allow-from exits 2 
     assertEquals(bad.code, 2);
     assertMatch(
       bad.stderr,
-      /rigforge-api install: --allow-from: "nope" is not an IPv4\/IPv6 address or CIDR/,
+      /rigforge-api install: --allow-from: entry 2 of 2 is not an IPv4\/IPv6 address or CIDR/,
     );
     assertEquals(await tree(rig.unitDir), {});
     const good = await runCli(["install", ...installArgs(rig, "--no-start")]);

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText } from "./types.ts";
 
 /**

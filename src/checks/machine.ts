@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import {
   EXPECTED_GOVERNOR,
   MIN_CLOCK_PCT,
@@ -13,7 +13,7 @@ import {
   MIN_HUGEPAGES_1G,
   NPS1_SUSPECT_NODES,
   SMT_OFF_VALUES,
-} from "./thresholds.ts";
+} from "../rigforge/thresholds.ts";
 import { type Check, check, mhz, missingProbe, reasonOf, unknownCheck } from "./types.ts";
 
 /**

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "./thresholds.ts";
+import type { ProbeRecords } from "../probe.ts";
+import { MIN_RAM_MTS, SINGLE_CHANNEL_MAX } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, unknownCheck } from "./types.ts";
 
 function memoryUnknown(id: string, title: string, records: ProbeRecords, field: string): Check {
@@ -123,9 +123,15 @@ export function memoryProfileCheck(records: ProbeRecords): Check {
  *
  * @param records the probe records
  * @param recommendations ids of the BIOS-related checks that recommend a change
+ * @param unknown ids of the BIOS-related checks that could not read their value (needs root,
+ *   unreadable): the line then says it cannot tell, never "no BIOS changes recommended"
  * @returns the `firmware` check
  */
-export function firmwareCheck(records: ProbeRecords, recommendations: string[]): Check {
+export function firmwareCheck(
+  records: ProbeRecords,
+  recommendations: string[],
+  unknown: string[] = [],
+): Check {
   const id = "firmware";
   const title = "Firmware";
   const fw = records.firmware;
@@ -138,6 +144,7 @@ export function firmwareCheck(records: ProbeRecords, recommendations: string[]):
     bios_date: fw?.bios_date ?? null,
     cpu_model: model,
     recommendations,
+    cannot_tell: unknown,
   };
   const board = [data.board_vendor, data.board_name].filter((v) => v !== null).join(" ");
   const bios = data.bios_version === null
@@ -145,8 +152,13 @@ export function firmwareCheck(records: ProbeRecords, recommendations: string[]):
     : `BIOS ${data.bios_version}${data.bios_date === null ? "" : ` (${data.bios_date})`}`;
   const parts = [board, bios, model ?? ""].filter((p) => p !== "");
   if (parts.length === 0) return check(id, "skipped", title, "no DMI data or CPU model", data);
-  const advice = recommendations.length === 0
-    ? "no BIOS changes recommended"
-    : `BIOS changes recommended: ${recommendations.join(", ")}`;
+  const advice = [
+    recommendations.length === 0 && unknown.length === 0 ? "no BIOS changes recommended" : "",
+    recommendations.length === 0 ? "" : `BIOS changes recommended: ${recommendations.join(", ")}`,
+    unknown.length === 0
+      ? ""
+      : `cannot tell whether ${unknown.join(", ")} need(s) a BIOS change: ` +
+        "not read (run doctor with sudo)",
+  ].filter((a) => a !== "").join("; ");
   return check(id, "info", title, `${parts.join(", ")}; ${advice}`, data);
 }

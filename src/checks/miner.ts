@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import { HUGEPAGES_LOG_OK_PCT } from "./thresholds.ts";
+import type { ProbeRecords } from "../probe.ts";
+import { HUGEPAGES_LOG_OK_PCT } from "../rigforge/thresholds.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText, unknownCheck } from "./types.ts";
 
 /**
@@ -246,6 +246,7 @@ export function msrReadbackCheck(records: ProbeRecords): Check {
   }
   const data = {
     preset: msr.preset,
+    preset_source: msr.preset_source,
     matched: rb.matched,
     total: rb.total,
     unreadable: rb.unreadable,
@@ -267,6 +268,35 @@ export function msrReadbackCheck(records: ProbeRecords): Check {
     return check(id, "warn", title, `${rb.unreadable} of ${rb.total} register(s) unreadable`, data);
   }
   return check(id, "ok", title, `${msr.preset} verified (${rb.matched}/${rb.total})`, data);
+}
+
+/**
+ * Check 5's preset, compared: the preset XMRig's log says it applied since its last start, the
+ * one XMRig 6.26.0's rule picks for this CPU (`/proc/cpuinfo`), and RigForge's root-side
+ * `.rigforge-msr-preset`. Any two that differ → a warning naming all three (not a counted
+ * issue: the read-back check judges the registers); fewer than two known → skipped.
+ *
+ * @param records the probe records
+ * @returns the `msr-preset` check
+ */
+export function msrPresetCheck(records: ProbeRecords): Check {
+  const id = "msr-preset";
+  const title = "MSR preset (log, CPU rule, RigForge)";
+  const msr = records.msr;
+  if (msr === null) return missingProbe(id, title, "msr");
+  const data = {
+    log: msr.log?.preset ?? null,
+    cpu: msr.cpu_preset,
+    rigforge: msr.rigforge_preset,
+    agree: msr.presets_agree,
+  };
+  const named = `XMRig's log ${data.log ?? "-"}, CPU rule ${data.cpu ?? "-"}, ` +
+    `RigForge's .rigforge-msr-preset ${data.rigforge ?? "-"}`;
+  if (msr.presets_agree === null) {
+    return check(id, "skipped", title, `fewer than two presets known: ${named}`, data);
+  }
+  if (msr.presets_agree) return check(id, "ok", title, `all name ${msr.preset}`, data);
+  return check(id, "warn", title, `presets disagree: ${named}`, data);
 }
 
 /**

@@ -6,12 +6,14 @@
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
+import type { ProbeRecords } from "../probe.ts";
 import { type Check, check, missingProbe, reasonOf, reasonText } from "./types.ts";
 
 /**
  * Check 8: who can reach the sister API: a token and/or a firewall scope → ok; neither → info
- * ("open and unscoped — fine on a trusted LAN"). Never an issue. Token values never appear.
+ * ("open and unscoped — fine on a trusted LAN"). Never an issue. A token equal to a value the
+ * API serves (`token_public`: a pool user or rig-id, Pithead's `name` mode) → warn. Token
+ * values never appear.
  *
  * @param records the probe records
  * @returns the `api-exposure` check
@@ -34,6 +36,16 @@ export function exposureCheck(records: ProbeRecords): Check {
     exp.token_set === true ? "token" : null,
     exp.scoped === true ? `firewall scope ${(exp.allow_from ?? []).join(", ")}` : null,
   ].filter((l) => l !== null);
+  if (exp.token_public === true) {
+    return check(
+      id,
+      "warn",
+      title,
+      "a token equals a value the API serves (a pool user or rig-id, as in Pithead's name " +
+        "mode): anyone who may read the feed can use it; named read tokens then protect nothing",
+      { ...data, token_public: true },
+    );
+  }
   if (limits.length === 0) {
     return check(id, "info", title, "open and unscoped: fine on a trusted LAN", data);
   }
@@ -42,8 +54,9 @@ export function exposureCheck(records: ProbeRecords): Check {
 
 /**
  * Check 9: RigForge's control receiver. When `control` is enabled, `rigforge-control.service`
- * must be active (anything else is a counted issue, as in RigForge's doctor; its `/status`
- * answer is not probed: that would need the token on the wire); the last control outcome from
+ * must be active and its `GET /status` on loopback must answer 200 or 503 (asked by `probe`
+ * and `doctor` with RigForge's token; anything else is a counted issue, as in RigForge's
+ * doctor; without an answer on record only the unit is judged); the last control outcome from
  * `status.json` is shown as context. Control disabled: the last outcome, if any, as info.
  *
  * @param records the probe records
@@ -69,8 +82,18 @@ export function controlCheck(records: ProbeRecords): Check {
     change_id: control?.change_id ?? null,
     applied_at: control?.applied_at ?? null,
   };
+  const receiver = records.control_receiver;
+  const asked = receiver?.answers ?? null;
+  Object.assign(data, { http_status: receiver?.http_status ?? null, answers: asked });
   if (enabled === true) {
-    if (state === "active") return check(id, "ok", title, `active; ${last}`, data);
+    if (state === "active" && asked === false) {
+      const error = receiver?.error ?? "no answer";
+      return check(id, "issue", title, `rigforge-control is active but /status: ${error}`, data);
+    }
+    if (state === "active") {
+      const http = asked === true ? `, /status answered ${receiver?.http_status}` : "";
+      return check(id, "ok", title, `active${http}; ${last}`, data);
+    }
     if (state === null) {
       const why = reasonText(reasonOf(records.service?.reasons ?? {}, "control"));
       return check(id, "warn", title, `cannot tell: ${why}`, data);

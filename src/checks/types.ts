@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { NullReason, Reasons } from "../probe/types.ts";
+import type { NullReason, Reasons } from "../probe.ts";
 
 /**
  * A check's outcome.
@@ -92,6 +92,12 @@ export function reasonText(reason: NullReason | null): string {
       return "did not answer in time";
     case "not-running":
       return "nothing running to measure";
+    case "warming-up":
+      return "not enough history yet (about a minute after the first probe)";
+    case "miner-inactive":
+      return "xmrig.service is not active";
+    case "virtual-machine":
+      return "a virtual machine: the host's hardware is not visible";
     default:
       return "unknown";
   }

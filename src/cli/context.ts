@@ -6,8 +6,7 @@
  */
 
 import { join } from "node:path";
-import { replayRunner, runCommand } from "../probe/command.ts";
-import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
+import { type PreviousCounters, type ProbeContext, replayRunner, runCommand } from "../probe.ts";
 import { binaryDir, chooseHome, locate } from "../rigforge/locate.ts";
 import { type Io, type OptionSpec, stringFlag } from "./args.ts";
 

@@ -6,13 +6,23 @@
  * @module
  */
 
-import { type Check, type CheckStatus, evaluate, type Evaluation, sectionOf } from "../checks.ts";
-import { healthBody } from "../merge.ts";
-import { type ProbePass, type ProbeRecords, runProbes } from "../probe/mod.ts";
-import { buildSnapshot, DEFAULT_INTERVAL_S, isoSeconds } from "../snapshot.ts";
+import {
+  type Check,
+  type CheckStatus,
+  evaluate,
+  type Evaluation,
+  rigforgeFound,
+  sectionOf,
+} from "../checks.ts";
+import { healthObject } from "../merge.ts";
+import { type ProbePass, type ProbeRecords, runProbes } from "../probe.ts";
+import { isoSeconds } from "../lib/time.ts";
+import { buildSnapshot, DEFAULT_INTERVAL_S, DEFAULT_SNAPSHOT_PATH } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+import { PROBE_XMRIG, withLoopbackHttp } from "../probe.ts";
+import { previousCounters } from "./probe.ts";
 
 const HELP = `rigforge-api doctor: check this rig the way RigForge's doctor does, and more
 
@@ -36,7 +46,8 @@ OUTPUT:
   ✓ ok   ! warning   ∙ information   ✗ issue   ? needs root (run with sudo)
 
 EXIT STATUS:
-  0 no counted issue (warnings allowed), or not Linux
+  0 no counted issue (warnings allowed), or not Linux. RigForge not found is not an issue:
+    the first line says where doctor looked, and the checks that need RigForge are skipped
   1 at least one issue, or the config is unusable
   2 usage error
 
@@ -65,17 +76,23 @@ export interface DoctorReport {
   rigforge_version: string | null;
   /** Whether doctor ran as root (root-only checks were attempted). */
   is_root: boolean;
+  /**
+   * Whether RigForge is there (`VERSION` or `config.json` read) and, when it is not, where
+   * doctor looked (`looked_in`; `null` when found or not known). When not found, the checks
+   * that need RigForge are `skipped`.
+   */
+  rigforge: { found: boolean; looked_in: string | null };
   /** Counted issues and warnings. */
   verdict: Evaluation["verdict"];
   /** Every check in doctor's order, `skipped` ones included. */
   checks: Check[];
-  /** The object `/health` would serve for these records (`healthBody` of `src/merge.ts`). */
+  /** The object `/health` would serve for these records (`healthObject` of `src/merge.ts`). */
   health: Record<string, unknown>;
 }
 
 /**
  * Builds the `--json` document. `health` is exactly what `/health` would serve for a snapshot
- * of this pass (`healthBody` from `src/merge.ts`), doctor section included.
+ * of this pass (`healthObject` from `src/merge.ts`), doctor section included.
  *
  * @param pass the probe pass
  * @param evaluation the checks and verdict
@@ -85,7 +102,7 @@ export interface DoctorReport {
 export function doctorReport(
   pass: ProbePass,
   evaluation: Evaluation,
-  options: { startedMs: number; nowMs: number; isRoot: boolean },
+  options: { startedMs: number; nowMs: number; isRoot: boolean; home?: string | null },
 ): DoctorReport {
   const snapshot = buildSnapshot(pass, { now: () => options.nowMs }, {
     intervalS: DEFAULT_INTERVAL_S,
@@ -97,9 +114,13 @@ export function doctorReport(
     rigforge_api_version: VERSION,
     rigforge_version: pass.records.provenance?.rigforge_version ?? null,
     is_root: options.isRoot,
+    rigforge: {
+      found: rigforgeFound(pass.records),
+      looked_in: rigforgeFound(pass.records) ? null : options.home ?? null,
+    },
     verdict: evaluation.verdict,
     checks: evaluation.checks,
-    health: JSON.parse(healthBody(view, sectionOf(evaluation))),
+    health: healthObject(view, sectionOf(evaluation)),
   };
 }
 
@@ -108,12 +129,17 @@ export function doctorReport(
  *
  * @param records the probe records (for the header)
  * @param evaluation the checks and verdict
+ * @param home where RigForge was looked for (named in the first line when it is not there)
  * @returns the text, ending in a newline
  */
-export function renderDoctor(records: ProbeRecords, evaluation: Evaluation): string {
+export function renderDoctor(
+  records: ProbeRecords,
+  evaluation: Evaluation,
+  home: string | null = null,
+): string {
   const shown = evaluation.checks.filter((c) => c.status !== "skipped");
   const width = Math.max(0, ...shown.map((c) => c.title.length));
-  const lines = [header(records)];
+  const lines = [header(records, home)];
   for (const c of shown) {
     const mark = MARKS[c.status as Exclude<CheckStatus, "skipped">];
     lines.push(`  ${mark} ${c.title.padEnd(width)}  ${c.detail}`);
@@ -122,7 +148,7 @@ export function renderDoctor(records: ProbeRecords, evaluation: Evaluation): str
   return lines.join("\n") + "\n";
 }
 
-function header(records: ProbeRecords): string {
+function header(records: ProbeRecords, home: string | null): string {
   const version = records.provenance?.rigforge_version ?? null;
   const fw = records.firmware;
   const board = fw?.board_name
@@ -133,6 +159,12 @@ function header(records: ProbeRecords): string {
     records.cpu?.model_name ?? "",
   ].filter((p) => p !== "");
   const on = machine.length === 0 ? "" : ` on ${machine.join(", ")}`;
+  if (!rigforgeFound(records)) {
+    const where = home === null ? "" : ` at ${home}`;
+    return `rigforge-api doctor — RigForge is not installed${where} (no VERSION or config.json ` +
+      `there)${on}; the checks that need RigForge are skipped (--rigforge-home DIR to point ` +
+      "at it)";
+  }
   const unknown = (records.config_view?.config ?? null) === null ? "(not found)" : "(no VERSION)";
   return `rigforge-api doctor — RigForge ${version ?? unknown}${on}`;
 }
@@ -151,7 +183,13 @@ async function run(argv: string[], io: Io): Promise<number> {
     io.stderr("rigforge-api doctor: doctor is Linux-only (it reads /proc, /sys and systemd)\n");
     return 0;
   }
-  const ctx = await buildContext(values, io, { sampleMs: 250 });
+  // On the machine itself (no --root): ask XMRig and the control receiver over loopback, and
+  // reuse the probe timer's counters, so the 60 s power pair is there as it is for serve.
+  let ctx = await buildContext(values, io, { sampleMs: 250 });
+  if (ctx.root === "/") {
+    ctx.previous = await previousCounters(DEFAULT_SNAPSHOT_PATH, ctx.now(), DEFAULT_INTERVAL_S);
+    ctx = withLoopbackHttp(ctx, PROBE_XMRIG);
+  }
   const startedMs = ctx.now();
   const pass = await runProbes(ctx);
   const evaluation = evaluate(pass.records, { isRoot: ctx.isRoot, linux: true });
@@ -160,10 +198,11 @@ async function run(argv: string[], io: Io): Promise<number> {
       startedMs,
       nowMs: ctx.now(),
       isRoot: ctx.isRoot,
+      home: ctx.rigforge?.home ?? null,
     });
     io.stdout(JSON.stringify(report, null, 2) + "\n");
   } else {
-    io.stdout(renderDoctor(pass.records, evaluation));
+    io.stdout(renderDoctor(pass.records, evaluation, ctx.rigforge?.home ?? null));
   }
   return evaluation.verdict.issues > 0 ? 1 : 0;
 }

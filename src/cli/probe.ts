@@ -10,25 +10,24 @@
  * @module
  */
 
-import { runProbes } from "../probe/mod.ts";
-import type { PreviousCounters } from "../probe/types.ts";
+import { loopbackOrigin, PROBE_XMRIG, withLoopbackHttp } from "../probe.ts";
+import { type PreviousCounters, runProbes } from "../probe.ts";
+import { parseTime } from "../lib/time.ts";
 import {
   buildSnapshot,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
   serializeSnapshot,
   writeSnapshotAtomic,
 } from "../snapshot.ts";
-import { type Command, type Io, numberFlag, parseCommandArgs } from "./args.ts";
+import { type Command, type Io, numberFlag, parseCommandArgs, UsageError } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
 
 /** A previous snapshot older than this many intervals is not used for rates. */
 export const PREVIOUS_MAX_INTERVALS = 10;
 /** How long a pass without usable previous counters samples rates, in ms. */
 export const FIRST_SAMPLE_MS = 1000;
-
 const HELP = `rigforge-api probe: probe the machine once and write the snapshot that serve reads
 
 USAGE:
@@ -41,6 +40,8 @@ OPTIONS:
                         --out is still read for rates
   --interval SECONDS    how often the timer runs this, recorded in the snapshot: serve calls
                         a snapshot older than 3 intervals stale (default ${DEFAULT_INTERVAL_S})
+  --xmrig URL           XMRig's API, loopback only: its 60 s hashrate is paired with package
+                        power over the same 60 s (default ${PROBE_XMRIG})
 ${LOCATION_HELP}
   -h, --help            show this help
 
@@ -61,6 +62,7 @@ const OPTIONS = {
   out: { type: "string" },
   print: { type: "boolean" },
   interval: { type: "string" },
+  xmrig: { type: "string" },
 } as const;
 
 /**
@@ -92,7 +94,12 @@ async function run(argv: string[], io: Io): Promise<number> {
   const interval = numberFlag(values["interval"], "--interval", DEFAULT_INTERVAL_S, [1, 86400]);
   const out = typeof values["out"] === "string" ? values["out"] : DEFAULT_SNAPSHOT_PATH;
   const previous = await previousCounters(out, Date.now(), interval);
-  const ctx = await buildContext(values, io, { previous, sampleMs: FIRST_SAMPLE_MS });
+  const xmrig = loopbackOrigin(typeof values["xmrig"] === "string" ? values["xmrig"] : PROBE_XMRIG);
+  if (xmrig === null) throw new UsageError("--xmrig must be an http:// URL on a loopback address");
+  const ctx = withLoopbackHttp(
+    await buildContext(values, io, { previous, sampleMs: FIRST_SAMPLE_MS }),
+    xmrig,
+  );
   const started = ctx.now();
   const pass = await runProbes(ctx);
   const snapshot = buildSnapshot(pass, ctx, { intervalS: interval, startedMs: started });

@@ -11,34 +11,30 @@
  * does: the root probe timer feeds it. Requests get whichever snapshot is newer, the file's or
  * the embedded one.
  *
+ * First contact after an idle exit: socket-activated with a stale or missing snapshot, requests
+ * wait for the probe pass this activation started (`src/snapshot/hold.ts`), at most until
+ * 600 ms after the process started; then they get the newest snapshot there is, labelled.
+ *
  * @module
  */
 
 import { join } from "node:path";
 import { doctorSection } from "../checks.ts";
 import { snapshotInfo } from "../merge.ts";
-import type { PreviousCounters, ProbeContext } from "../probe/types.ts";
 import {
-  buildSnapshot,
   createSnapshotCache,
   DEFAULT_INTERVAL_S,
   DEFAULT_SNAPSHOT_PATH,
-  parseTime,
   readSnapshotFile,
-  type Snapshot,
-  type SnapshotRead,
 } from "../snapshot.ts";
 import { isIPv4, isIPv6 } from "../ip.ts";
 import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
+import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
 import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
-import {
-  type ListenTarget,
-  type RunningServer,
-  socketActivation,
-  startServer,
-} from "../http/listen.ts";
+import { type ListenTarget, socketActivation } from "../http/activation.ts";
+import { type RunningServer, startServer } from "../http/listen.ts";
 import {
   type Command,
   intFlag,
@@ -48,24 +44,30 @@ import {
   UsageError,
 } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
+import {
+  decideEmbedded,
+  EMBEDDED_SAMPLE_MS,
+  type EmbeddedDecision,
+  type EmbeddedMode,
+  newerSnapshot,
+  startEmbeddedProber,
+} from "./embedded_probe.ts";
+import { loopbackOrigin, withLoopbackHttp } from "../probe.ts";
 
 /** Default `--xmrig`. */
 export const DEFAULT_XMRIG = "http://127.0.0.1:8080";
-/** Default `--bind` when the config has no `api_bind`. */
+/** Default `--bind` when the config has no `api_bind` and a token is required. */
 export const DEFAULT_BIND = "0.0.0.0";
+/** Where an open API listens unless `--bind` or `api_bind` says otherwise. */
+export const LOOPBACK_BIND = "127.0.0.1";
 /** Default `--port` when the config has no `api_port`. */
 export const DEFAULT_PORT = 8081;
 /** Default `--idle-exit`, seconds. */
 export const DEFAULT_IDLE_EXIT_S = 120;
-/** How long the first embedded pass samples rates, ms. */
-export const EMBEDDED_SAMPLE_MS = 250;
-
-/** `--embedded-probe`. */
-export type EmbeddedMode = "auto" | "on" | "off";
 
 /** The parsed and validated `serve` flags. */
 export interface ServeArgs {
-  /** `--bind`, or `null` for the config's `api_bind` (else 0.0.0.0). */
+  /** `--bind`, or `null` for the config's `api_bind` (else {@link bindFor}'s default). */
   bind: string | null;
   /** `--port`, or `null` for the config's `api_port` (else 8081); 0 = any free port. */
   port: number | null;
@@ -115,7 +117,8 @@ USAGE:
 
 OPTIONS:
   --bind ADDR               address to listen on when not socket-activated; "::" is dual-stack
-                            (default: the config's api_bind, else ${DEFAULT_BIND})
+                            (default: the config's api_bind, else ${DEFAULT_BIND} with a token
+                            and ${LOOPBACK_BIND} without one)
   --port N                  port to listen on when not socket-activated; 0 = any free port
                             (default: the config's api_port, else ${DEFAULT_PORT})
   --xmrig URL               XMRig's HTTP API (default ${DEFAULT_XMRIG})
@@ -199,110 +202,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   };
 }
 
-/** The embedded-probe decision and why, for the startup line. */
-export interface EmbeddedDecision {
-  embedded: boolean;
-  why: string;
-}
-
-/**
- * Decides whether to probe in-process: never when socket-activated (the root probe timer feeds
- * the server), always with `on`, never with `off`; `auto` when the snapshot at start is missing,
- * unreadable or stale (older than 3 of its own intervals).
- *
- * @param mode `--embedded-probe`
- * @param activated whether systemd passed a socket
- * @param snapshot the snapshot file's content at start, or `null` when absent or unusable
- * @param now wall clock, ms since the epoch
- * @returns the decision
- */
-export function decideEmbedded(
-  mode: EmbeddedMode,
-  activated: boolean,
-  snapshot: Snapshot | null,
-  now: number,
-): EmbeddedDecision {
-  if (activated) return { embedded: false, why: "socket-activated: the probe timer feeds it" };
-  if (mode === "off") return { embedded: false, why: "--embedded-probe off" };
-  if (mode === "on") return { embedded: true, why: "--embedded-probe on" };
-  const status = snapshotInfo(snapshot, now).status;
-  return status === "fresh"
-    ? { embedded: false, why: "the snapshot file is fresh" }
-    : { embedded: true, why: `the snapshot file is ${status}` };
-}
-
-/** A running embedded prober. */
-export interface EmbeddedProber {
-  /** The latest snapshot it made, or `null` before the first pass ends. */
-  latest(): Snapshot | null;
-  /** Resolves when the first pass has ended. */
-  readonly first: Promise<void>;
-  /** Stops probing (a pass in progress finishes; no further pass starts). */
-  stop(): void;
-}
-
-/**
- * Probes in-process every `intervalS` seconds (the next pass starts `intervalS` after the end of
- * the previous one, so passes never overlap), carrying the rate counters from pass to pass.
- *
- * @param ctx the probe context (its `previous` is ignored; the first pass samples instead)
- * @param intervalS the period, seconds
- * @returns the prober
- */
-export function startEmbeddedProber(ctx: ProbeContext, intervalS: number): EmbeddedProber {
-  let latest: Snapshot | null = null;
-  let previous: PreviousCounters | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-
-  async function pass(): Promise<void> {
-    const passCtx: ProbeContext = { ...ctx, previous, sampleMs: EMBEDDED_SAMPLE_MS };
-    const started = passCtx.now();
-    try {
-      // loaded on first use: a socket-activated server never probes and never loads the probes
-      const { runProbes } = await import("../probe/mod.ts");
-      const result = await runProbes(passCtx);
-      latest = buildSnapshot(result, passCtx, { intervalS, startedMs: started });
-      const counters = latest.counters;
-      previous = counters.cpu_times === null && counters.energy_uj === null ? null : counters;
-    } catch {
-      // runProbes turns every probe failure into data; keep the last snapshot otherwise
-    }
-  }
-
-  function schedule(): void {
-    if (!stopped) timer = setTimeout(() => void pass().then(schedule), intervalS * 1000);
-  }
-
-  const first = pass().then(schedule);
-  return {
-    latest: () => latest,
-    first,
-    stop(): void {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
-}
-
-/**
- * The newer of the file's snapshot and the embedded one (by `generated_at`).
- *
- * @param read what the file cache says
- * @param embedded the embedded prober's latest, or `null`
- * @returns what the request sees
- */
-export function newerSnapshot(read: SnapshotRead, embedded: Snapshot | null): SnapshotRead {
-  if (embedded === null) return read;
-  if (read.snapshot !== null) {
-    const file = parseTime(read.snapshot.generated_at) ?? -Infinity;
-    const mine = parseTime(embedded.generated_at) ?? -Infinity;
-    if (file >= mine) return read;
-  }
-  return { snapshot: embedded, error: null };
-}
-
 async function run(argv: string[], io: Io): Promise<number> {
+  const startedMs = performance.now(); // ms since the runtime's time origin (process start)
   const args = parseServeArgs(argv);
   const activation = socketActivation(io.env, Deno.pid);
   const credentials = io.env("CREDENTIALS_DIRECTORY");
@@ -320,8 +221,42 @@ async function run(argv: string[], io: Io): Promise<number> {
     initial.ok ? initial.snapshot : null,
     Date.now(),
   );
-  const prober = decision.embedded ? startEmbeddedProber(ctx, args.probeIntervalS) : null;
+  // The embedded probe asks XMRig (for the 60 s power pair) only on loopback: the token goes
+  // nowhere else.
+  let lastError = -Infinity;
+  const report = (message: string): void => {
+    if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
+    lastError = performance.now();
+    io.stderr(`rigforge-api serve: ${message}\n`);
+  };
+  const loopbackXmrig = loopbackOrigin(args.xmrig);
+  const probeCtx = loopbackXmrig === null ? ctx : withLoopbackHttp({ ...ctx }, loopbackXmrig);
+  const prober = decision.embedded
+    ? startEmbeddedProber(probeCtx, args.probeIntervalS, report)
+    : null;
   const cache = createSnapshotCache(args.snapshot);
+  const log = (message: string): void => io.stderr(`rigforge-api serve: ${message}\n`);
+  // Socket-activated with old or no data: the first requests wait for this activation's pass.
+  const atStart = initial.ok ? initial.snapshot : null;
+  const watch = needsHold(activation !== null, snapshotInfo(atStart, Date.now()).status)
+    ? watchChanges(args.snapshot, log)
+    : null;
+  const hold = watch === null ? null : createHold({
+    baseline: atStart,
+    deadline: HOLD_DEADLINE_MS, // on performance.now(): ms since this process started
+    now: () => performance.now(),
+    read: () => readSnapshotFile(args.snapshot),
+    changed: (ms) => watch.changed(ms),
+    onError: log,
+  });
+  const held = hold?.wait().then((outcome) => {
+    watch?.close();
+    log(
+      `first requests held until ${Math.round(performance.now())} ms after the process ` +
+        `started (serve's code began at ${Math.round(startedMs)} ms) for the probe ` +
+        `pass: ${outcome === "fresh" ? "its snapshot arrived" : "deadline, serving older data"}`,
+    );
+  });
   const linux = Deno.build.os === "linux";
   const admission = createAdmission({
     rate: args.rate,
@@ -330,19 +265,22 @@ async function run(argv: string[], io: Io): Promise<number> {
   });
   const handler = createHandler({
     auth,
-    snapshot: async () => newerSnapshot(await cache.read(), prober?.latest() ?? null),
+    snapshot: async () => {
+      if (held !== undefined) await held;
+      return newerSnapshot(await cache.read(), prober?.latest() ?? hold?.latest() ?? null);
+    },
     xmrig: createXmrigClient({ base: args.xmrig, token: config?.accessToken ?? null }),
     now: () => Date.now(),
     checks: (records) => doctorSection(records, { isRoot: prober === null || ctx.isRoot, linux }),
     shedCounts: () => admission.counts(), // rigforge_api_requests_shed_total on /metrics
+    report, // route and doctor failures, also counted on /metrics
   });
 
   const target: ListenTarget = activation ?? {
     kind: "tcp",
-    host: args.bind ?? config?.apiBind ?? DEFAULT_BIND,
+    host: bindFor(args.bind, config, auth.open),
     port: args.port ?? config?.apiPort ?? DEFAULT_PORT,
   };
-  let lastError = -Infinity;
   let server: RunningServer;
   try {
     if (prober !== null) await prober.first; // the first request already has this machine's data
@@ -353,11 +291,7 @@ async function run(argv: string[], io: Io): Promise<number> {
       errorResponse,
       idleExitMs: activation === null ? 0 : args.idleExitS * 1000,
       admission,
-      onError: (message) => {
-        if (performance.now() - lastError < 60_000) return; // a bug, not a log stream
-        lastError = performance.now();
-        io.stderr(`rigforge-api serve: ${message}\n`);
-      },
+      onError: report,
     });
   } catch (error) {
     prober?.stop();
@@ -372,8 +306,29 @@ async function run(argv: string[], io: Io): Promise<number> {
   } finally {
     signals();
     prober?.stop();
+    watch?.close();
   }
   return 0;
+}
+
+/**
+ * Where standalone `serve` listens: `--bind`, else the config's own `api_bind`, else
+ * {@link DEFAULT_BIND} when a token is required, and loopback (`127.0.0.1`, XMRig's own default
+ * host) when the API is open: an open API never reaches the LAN unless someone said so.
+ *
+ * @param flag `--bind`, or null
+ * @param config the validated config, or null (no file)
+ * @param open whether no token is configured
+ * @returns the address to listen on
+ */
+export function bindFor(
+  flag: string | null,
+  config: { apiBind: string; apiBindSet: boolean } | null,
+  open: boolean,
+): string {
+  if (flag !== null) return flag;
+  if (config !== null && config.apiBindSet) return config.apiBind;
+  return open ? LOOPBACK_BIND : DEFAULT_BIND;
 }
 
 function startupLine(
@@ -395,9 +350,14 @@ function startupLine(
     : `${args.rate || "unlimited"}/s per source (burst ${args.burst}), ${
       args.globalRate || "unlimited"
     }/s in all`;
+  // an open API on loopback because nobody chose an address: say how to open it up
+  const hint = !activated && open && args.bind === null && server.address.startsWith(LOOPBACK_BIND)
+    ? "; no token, so loopback only: set ACCESS_TOKEN, or pass --bind 0.0.0.0 (or set api_bind) " +
+      "to serve the LAN"
+    : "";
   return `rigforge-api serve: listening on ${server.address} (${mode}), token: ${
     open ? "open" : "required"
-  }, snapshot: ${snapshot}, admission: ${admission}\n`;
+  }, snapshot: ${snapshot}, admission: ${admission}${hint}\n`;
 }
 
 /** Stops gracefully on SIGTERM (systemd's stop) and SIGINT; returns the remover. */

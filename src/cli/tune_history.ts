@@ -9,11 +9,15 @@
  */
 
 import { join } from "node:path";
-import { runProbes } from "../probe/mod.ts";
-import { unknownAutotune } from "../probe/autotune.ts";
-import type { AutotuneDecision, TuneKnobs, TuneRecord } from "../probe/tune.ts";
-import type { ServiceRecord } from "../probe/service.ts";
-import { isoSeconds } from "../snapshot.ts";
+import {
+  type AutotuneDecision,
+  runProbes,
+  type ServiceRecord,
+  type TuneKnobs,
+  type TuneRecord,
+  unknownAutotune,
+} from "../probe.ts";
+import { isoSeconds } from "../lib/time.ts";
 import { type Command, type Io, parseCommandArgs } from "./args.ts";
 import { buildContext, LOCATION_HELP, LOCATION_OPTIONS } from "./context.ts";
 

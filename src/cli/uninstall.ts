@@ -12,15 +12,17 @@ import { RUNTIME_DIR, SOCKET_UNIT, UNIT_MARKER, UNIT_NAMES } from "../units.ts";
 import { type Command, type Io, type OptionSpec, parseCommandArgs } from "./args.ts";
 import {
   DEFAULT_UNIT_DIR,
+  FILES_ONLY_OPTIONS,
+  filesOnly,
   type InstallEnv,
   mustSystemctl,
   readIfExists,
   realInstallEnv,
-} from "./install.ts";
+} from "./unit_install.ts";
 
 const OPTIONS: OptionSpec = {
   "unit-dir": { type: "string" },
-  "no-stop": { type: "boolean" },
+  ...FILES_ONLY_OPTIONS,
 };
 
 const HELP = `rigforge-api uninstall: stop and remove the sister API's systemd units
@@ -35,13 +37,14 @@ USAGE:
 
 OPTIONS:
   --unit-dir DIR        where the units are (default ${DEFAULT_UNIT_DIR})
-  --no-stop             only delete the files: no systemctl, and ${RUNTIME_DIR} is kept
-                        (for packaging; with --unit-dir it also runs without root)
+  --no-start            only delete the files: no systemctl, and ${RUNTIME_DIR} is kept
+                        (for packaging; with --unit-dir it also runs without root); --no-stop
+                        is accepted as the same flag
   -h, --help            show this help
 
 EXAMPLES:
   rigforge-api uninstall
-  rigforge-api uninstall --unit-dir ./pkg/lib/systemd/system --no-stop
+  rigforge-api uninstall --unit-dir ./pkg/lib/systemd/system --no-start
 `;
 
 /**
@@ -54,7 +57,7 @@ EXAMPLES:
  */
 export async function runUninstall(argv: string[], io: Io, env: InstallEnv): Promise<number> {
   const values = parseCommandArgs(argv, OPTIONS);
-  const noStop = values["no-stop"] === true;
+  const noStop = filesOnly(values);
   const unitDirFlag = typeof values["unit-dir"] === "string" ? values["unit-dir"] : undefined;
   const refusal = refusalOf(env, noStop, unitDirFlag !== undefined);
   if (refusal !== null) {
@@ -98,10 +101,10 @@ export async function runUninstall(argv: string[], io: Io, env: InstallEnv): Pro
 function refusalOf(env: InstallEnv, noStop: boolean, unitDirGiven: boolean): string | null {
   if (env.os !== "linux") return `there are no systemd units on ${env.os}`;
   if (!env.isRoot && !(noStop && unitDirGiven)) {
-    return "must run as root (or pass --unit-dir DIR --no-stop to only delete the unit files)";
+    return "must run as root (or pass --unit-dir DIR --no-start to only delete the unit files)";
   }
   if (!noStop && !env.systemdRunning) {
-    return "systemd is not running here (no /run/systemd/system); pass --no-stop to only " +
+    return "systemd is not running here (no /run/systemd/system); pass --no-start to only " +
       "delete the unit files";
   }
   return null;

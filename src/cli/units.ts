@@ -15,7 +15,7 @@ import {
   realInstallEnv,
   resolveUnitOptions,
   UNIT_FLAGS_HELP,
-} from "./install.ts";
+} from "./unit_install.ts";
 
 const HELP = `rigforge-api units: print the systemd units 'install' would write
 
@@ -28,7 +28,8 @@ USAGE:
 OPTIONS:
 ${UNIT_FLAGS_HELP}
   --unit-dir DIR        the directory shown in the headers (default ${DEFAULT_UNIT_DIR})
-  --no-start, --force   accepted for symmetry with 'install'; no effect here
+  --no-start, --no-stop, --force
+                        accepted for symmetry with 'install'; no effect here
   -h, --help            show this help
 
 EXAMPLES:

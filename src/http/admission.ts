@@ -2,23 +2,29 @@
  * Admission control for `serve`: token buckets that decide, right after a connection is
  * accepted and before any byte of it is parsed, whether the rig spends anything on it.
  *
- * - **Per source** (default 5 connections/s, burst 20): keyed by the normalised peer address;
- *   IPv6 peers are keyed by their /64, because one LAN host can use any address of its /64
- *   (SLAAC privacy addresses) and would otherwise get a fresh bucket per address.
+ * - **Per source** (default 5 connections/s, burst 20): keyed by the full normalised peer
+ *   address, IPv6 included: every host of a LAN's one /64 has its own budget.
+ * - **Per IPv6 /64, in all** (a second limit, {@link PREFIX_FACTOR} times the per-source
+ *   budget): one host cycling through its /64's addresses (SLAAC privacy addresses) gets a
+ *   fresh bucket per address but not a fresh /64.
  * - **Global** (default 50/s, burst = max(global rate, per-source burst)): bounds the total
  *   whatever the number of sources.
- * - **Reserve**: the last 20 % of the global bucket is kept for *light* sources (those whose own
- *   bucket is at least half full, i.e. that have not been busy lately). A flood from one or many
- *   busy sources therefore drains the global bucket only down to the reserve, and a dashboard
- *   polling every few seconds from another address is still admitted.
+ * - **Reserve** (the last 20 % of the global bucket), in two tiers. A *light* source (its own
+ *   bucket at least half full: not busy lately) may use the upper half of the reserve. A
+ *   *senior* light source, one served before and first served at least {@link TENURE_MS} before
+ *   the current pressure on the global bucket began, may use all of it and is not held to its
+ *   /64's aggregate. So busy sources drain the global bucket only down to the reserve, many
+ *   light newcomers only down to its lower half, and a dashboard that was polling before the
+ *   flood keeps being served (tests/admission_test.ts, with 120 sources; bench/fairness.ts).
  *
  * With `Connection: close` on every response, one connection is one request, so a connection
  * budget is a request budget. A source is charged for every connection its own bucket admits,
- * even one the global bucket then sheds, so a flooder cannot stay "light".
+ * even one a later limit sheds, so a flooder cannot stay "light".
  *
- * The bucket map is bounded: sources whose bucket has refilled are equivalent to absent and are
- * swept when the map reaches its cap; past that the oldest entries go (a flooder evicted that
- * way gets a fresh burst, which the global bucket still bounds).
+ * Every map is bounded: sources whose bucket has refilled are equivalent to absent and are
+ * swept when a map reaches its cap; past that the oldest entries go (a flooder evicted that way
+ * gets a fresh burst, which the global bucket still bounds). Seniority is forgotten
+ * {@link FORGET_MS} after a source was last admitted.
  *
  * @module
  */
@@ -26,7 +32,7 @@
 import { parseIPv6 } from "../ip.ts";
 
 /** Why a connection was shed. */
-export type ShedReason = "source" | "global" | "connections";
+export type ShedReason = "source" | "global" | "connections" | "slow";
 
 /** Shed connections by reason, since the admission was created (monotonic counters). */
 export type ShedCounts = Record<ShedReason, number>;
@@ -72,8 +78,19 @@ export interface Admission {
 /** Default budgets (also the `serve` flag defaults). */
 export const DEFAULT_ADMISSION = { rate: 5, burst: 20, globalRate: 50 } as const;
 
-/** Share of the global bucket kept for light sources. */
+/** Share of the global bucket kept for light sources (its lower half for senior ones). */
 export const GLOBAL_RESERVE_SHARE = 0.2;
+/** An IPv6 /64 may open this many times the per-source budget, in all. */
+export const PREFIX_FACTOR = 4;
+/** A source first served this long before pressure began is senior, ms. */
+export const TENURE_MS = 10_000;
+/** A source not admitted for this long is a newcomer again, ms. */
+export const FORGET_MS = 600_000;
+
+interface Seen {
+  first: number;
+  last: number;
+}
 
 interface Bucket {
   tokens: number;
@@ -81,17 +98,27 @@ interface Bucket {
 }
 
 /**
- * The bucket key of an address: the address itself for IPv4 (and anything unparsable), the
- * /64 prefix for IPv6 (`2001:db8:1:2::/64`).
+ * The /64 of an IPv6 address (`2001:db8:1:2::/64`), the key of its aggregate bucket; `null`
+ * for IPv4 and anything unparsable.
+ *
+ * @param address a normalised address
+ * @returns the prefix key, or null
+ */
+export function prefixKey(address: string): string | null {
+  if (!address.includes(":")) return null;
+  const groups = parseIPv6(address);
+  if (groups === null) return null;
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/**
+ * The bucket key of a source: the normalised address itself, IPv6 included.
  *
  * @param address a normalised address
  * @returns the key
  */
 export function sourceKey(address: string): string {
-  if (!address.includes(":")) return address;
-  const groups = parseIPv6(address);
-  if (groups === null) return address;
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+  return address;
 }
 
 /**
@@ -113,9 +140,14 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const maxSources = Math.max(16, options.maxSources ?? 4096);
   const globalBurst = Math.max(globalRate, burst, 1);
   const reserve = Math.max(1, Math.floor(globalBurst * GLOBAL_RESERVE_SHARE));
+  // the global bucket's floor for each kind of source: busy, light newcomer, senior light
+  const floors = { busy: reserve + 1, light: Math.floor(reserve / 2) + 1, senior: 1 };
   const buckets = new Map<string, Bucket>();
+  const prefixes = new Map<string, Bucket>();
+  const seen = new Map<string, Seen>();
   const global: Bucket = { tokens: globalBurst, last: now() };
-  const shed: ShedCounts = { source: 0, global: 0, connections: 0 };
+  const shed: ShedCounts = { source: 0, global: 0, connections: 0, slow: 0 };
+  let pressureSince: number | null = null;
 
   function refill(bucket: Bucket, perSecond: number, cap: number, t: number): void {
     const elapsed = t - bucket.last;
@@ -125,51 +157,93 @@ export function createAdmission(options: AdmissionOptions): Admission {
     }
   }
 
-  function sweep(t: number): void {
-    for (const [key, bucket] of buckets) {
-      if (bucket.tokens + ((t - bucket.last) * rate) / 1000 >= burst) buckets.delete(key);
+  /** Drops refilled buckets (equivalent to absent), then the oldest, down to 90 % of the cap. */
+  function sweep(map: Map<string, Bucket>, perSecond: number, cap: number, t: number): void {
+    for (const [key, bucket] of map) {
+      if (bucket.tokens + ((t - bucket.last) * perSecond) / 1000 >= cap) map.delete(key);
     }
     const target = Math.floor(maxSources * 0.9);
-    for (const key of buckets.keys()) {
-      if (buckets.size <= target) break;
-      buckets.delete(key);
+    for (const key of map.keys()) {
+      if (map.size <= target) break;
+      map.delete(key);
     }
   }
 
-  /** Charges the source; returns whether it was light before, or null when over budget. */
-  function chargeSource(address: string, t: number): boolean | null {
-    if (rate === 0) return true;
-    const key = sourceKey(address);
-    let bucket = buckets.get(key);
+  /** The bucket of a key (fresh and full when absent). */
+  function bucketOf(
+    map: Map<string, Bucket>,
+    key: string,
+    perSecond: number,
+    cap: number,
+    t: number,
+  ): Bucket {
+    let bucket = map.get(key);
     if (bucket === undefined) {
-      if (buckets.size >= maxSources) sweep(t);
-      bucket = { tokens: burst, last: t };
-      buckets.set(key, bucket);
-    } else {
-      refill(bucket, rate, burst, t);
+      if (map.size >= maxSources) sweep(map, perSecond, cap, t);
+      bucket = { tokens: cap, last: t };
+      map.set(key, bucket);
+    } else refill(bucket, perSecond, cap, t);
+    return bucket;
+  }
+
+  /** Whether a source was served before and first served {@link TENURE_MS} before pressure. */
+  function senior(address: string, t: number): boolean {
+    const entry = seen.get(address);
+    if (entry === undefined || t - entry.last > FORGET_MS) return false;
+    return entry.first <= (pressureSince ?? t) - TENURE_MS;
+  }
+
+  /** Remembers an admitted source (most recent last, so the least recent is forgotten first). */
+  function remember(address: string, t: number): void {
+    const entry = seen.get(address);
+    seen.delete(address);
+    if (entry === undefined && seen.size >= maxSources) {
+      for (const [key, old] of seen) if (t - old.last > FORGET_MS) seen.delete(key);
+      const target = Math.floor(maxSources * 0.9);
+      for (const key of seen.keys()) {
+        if (seen.size <= target) break;
+        seen.delete(key);
+      }
     }
-    if (bucket.tokens < 1) return null;
-    const light = bucket.tokens >= burst / 2;
-    bucket.tokens -= 1;
-    return light;
+    seen.set(address, { first: entry?.first ?? t, last: t });
+  }
+
+  /** The verdict, before counting it. */
+  function decide(address: string, t: number): Verdict {
+    let light = true;
+    if (rate > 0) {
+      const own = bucketOf(buckets, sourceKey(address), rate, burst, t);
+      if (own.tokens < 1) return "source";
+      light = own.tokens >= burst / 2;
+      own.tokens -= 1;
+    }
+    const trusted = light && senior(address, t);
+    const prefix = rate > 0 ? prefixKey(address) : null;
+    if (prefix !== null) {
+      const cap = burst * PREFIX_FACTOR;
+      const all = bucketOf(prefixes, prefix, rate * PREFIX_FACTOR, cap, t);
+      if (all.tokens < 1 && !trusted) return "source";
+      all.tokens = Math.max(0, all.tokens - 1);
+    }
+    if (globalRate === 0) return "ok";
+    refill(global, globalRate, globalBurst, t);
+    if (global.tokens >= globalBurst) pressureSince = null;
+    // with no per-source budget there is no telling light from busy: one floor for all
+    const floor = rate === 0 || trusted ? floors.senior : light ? floors.light : floors.busy;
+    const enough = global.tokens >= floor;
+    if (enough) global.tokens -= 1;
+    if (global.tokens < floors.busy && pressureSince === null) pressureSince = t;
+    return enough ? "ok" : "global";
   }
 
   return {
     admit(address: string): Verdict {
       const t = now();
-      const light = chargeSource(address, t);
-      if (light === null) {
-        shed.source++;
-        return "source";
-      }
-      if (globalRate === 0) return "ok";
-      refill(global, globalRate, globalBurst, t);
-      if (global.tokens < (light ? 1 : reserve + 1)) {
-        shed.global++;
-        return "global";
-      }
-      global.tokens -= 1;
-      return "ok";
+      const verdict = decide(address, t);
+      if (verdict === "ok") {
+        if (globalRate > 0) remember(address, t); // seniority matters to the global bucket only
+      } else shed[verdict]++;
+      return verdict;
     },
     noteShed(reason: ShedReason): void {
       shed[reason]++;

@@ -18,10 +18,11 @@
  * @module
  */
 
+import { DERIVED_BEARER_LABEL } from "../lib/secrets.ts";
 import type { RigforgeConfig } from "../rigforge/config.ts";
 
-/** The message Pithead signs to derive a read-only bearer from a token. */
-export const DERIVED_MESSAGE = "rigforge:api-read:v1";
+/** The message Pithead signs to derive a read-only bearer from a token (`src/lib/secrets.ts`). */
+export const DERIVED_MESSAGE = DERIVED_BEARER_LABEL;
 /** Tokens shorter than this get no derived bearer (Pithead's rule). */
 export const DERIVED_MIN_LENGTH = 32;
 

@@ -5,10 +5,11 @@
  * 1. `OPTIONS` (any path) → 200, CORS headers and `Connection: close` only (as XMRig: no
  *    `Content-Type`, no body), no auth (browser preflight);
  * 2. any method but `GET`/`HEAD` → 405 with `Allow: GET, HEAD, OPTIONS`, before auth;
- * 3. auth → 401 (no `Authorization` header) or 403 (wrong), when a token is configured;
- * 4. route by exact path (the query string is ignored; absolute-form targets use their path)
+ * 3. `/`: the status page (`status_page.ts`), prebuilt, no auth (it holds no data);
+ * 4. auth → 401 (no `Authorization` header) or 403 (wrong), when a token is configured;
+ * 5. route by exact path (the query string is ignored; absolute-form targets use their path)
  *    → 404 for anything unknown;
- * 5. the body: `/1/summary`, `/api.json` (XMRig's alias of v1), `/2/summary`: XMRig's body of
+ * 6. the body: `/1/summary`, `/api.json` (XMRig's alias of v1), `/2/summary`: XMRig's body of
  *    that version, byte for byte, plus `generated_at` and `rigforge`; `/2/backends`: XMRig's
  *    body verbatim; `/health`, `/tune`: built from the snapshot; `/metrics`: Prometheus text
  *    0.0.4 or OpenMetrics 1.0.0 by `Accept` (`src/metrics.ts`), from the same inputs.
@@ -16,14 +17,17 @@
  * Every response carries XMRig's headers, sorted as XMRig sorts them (alphabetically): the
  * three CORS headers, `Connection: close` and `Content-Type: application/json`; the listener adds
  * `Content-Length` (between `Connection` and `Content-Type`) and drops the body of a HEAD
- * response. No `Server`, no `Date`. Error bodies are XMRig's, byte for byte
- * (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4 spaces) and built once.
+ * response. No `Server`, no `Date`. The status page (`/`) carries the same CORS and `Connection`
+ * headers with `text/html` and its own policy headers (`status_page.ts`). Error bodies are
+ * XMRig's, byte for byte (`{"status": 401, "error": "UNAUTHORIZED"}` pretty-printed with 4
+ * spaces) and built once.
  * The request path reads only the cached snapshot and the cached XMRig replies: it spawns no
  * process and reads no `/proc` or `/sys` file. Nothing from the request is echoed back.
  *
  * @module
  */
 
+import { describeError } from "../lib/text.ts";
 import {
   backendsBody,
   type DoctorHook,
@@ -32,46 +36,26 @@ import {
   summaryBody,
   tuneBody,
 } from "../merge.ts";
-import { createMetricsRoute, type MetricsRoute } from "../metrics.ts";
+import { createMetricsRoute, type InternalErrorSite, type MetricsRoute } from "../metrics.ts";
 import type { SnapshotRead } from "../snapshot.ts";
 import type { XmrigClient, XmrigReply } from "../xmrig.ts";
 import { type Auth, checkAuth } from "./auth.ts";
+import { statusPageResponse } from "./status_page.ts";
+import { BASE_HEADERS, errorResponse, jsonResponse } from "./responses.ts";
 import type { Handler, HttpRequest, HttpResponse } from "./types.ts";
 
-/**
- * Reason phrases for the status line, XMRig's style (llhttp's enum names, not RFC phrases).
- * The listener writes `HTTP/1.1 <code> <STATUS_TEXT[code]>`.
- */
-export const STATUS_TEXT: Readonly<Record<number, string>> = Object.freeze({
-  200: "OK",
-  204: "NO_CONTENT",
-  400: "BAD_REQUEST",
-  401: "UNAUTHORIZED",
-  403: "FORBIDDEN",
-  404: "NOT_FOUND",
-  405: "METHOD_NOT_ALLOWED",
-  408: "REQUEST_TIMEOUT",
-  413: "PAYLOAD_TOO_LARGE",
-  429: "TOO_MANY_REQUESTS",
-  431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
-  500: "INTERNAL_SERVER_ERROR",
-  503: "SERVICE_UNAVAILABLE",
-});
+export {
+  ALLOWED_METHODS,
+  BASE_HEADERS,
+  errorBody,
+  errorResponse,
+  jsonResponse,
+  STATUS_TEXT,
+} from "./responses.ts";
 
-/** The headers on every response, in XMRig's (alphabetical) order, without `Content-Length`. */
-export const BASE_HEADERS: readonly [string, string][] = Object.freeze([
-  ["Access-Control-Allow-Headers", "Authorization, Content-Type"],
-  ["Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"],
-  ["Access-Control-Allow-Origin", "*"],
-  ["Connection", "close"],
-  ["Content-Type", "application/json"],
-]);
-
-/** The methods the API answers; sent as `Allow` with 405. */
-export const ALLOWED_METHODS = "GET, HEAD, OPTIONS";
-
-/** Route paths, matched exactly. */
+/** Route paths, matched exactly (`/` is the status page, answered before authentication). */
 export const ROUTES: readonly string[] = [
+  "/",
   "/1/summary",
   "/2/summary",
   "/api.json",
@@ -101,61 +85,22 @@ export interface HandlerDeps {
    * `src/http/admission.ts`). Absent: the shed counter is not exposed.
    */
   shedCounts?: () => Readonly<Record<string, number>>;
+  /**
+   * Where internal errors go (a route that failed, the doctor hook that threw): serve passes the
+   * listener's rate-limited stderr reporter. Each error is also counted on `/metrics`
+   * (`rigforge_api_internal_errors_total`). Absent: counted only.
+   */
+  report?: (message: string) => void;
 }
 
 const encoder = new TextEncoder();
 
-/**
- * Builds a response with XMRig's headers.
- *
- * @param status the status code
- * @param body the JSON body text (`""` for none)
- * @param extra headers to add (merged in alphabetical order)
- * @returns the response record
- */
-export function jsonResponse(
-  status: number,
-  body: string,
-  extra: readonly [string, string][] = [],
-): HttpResponse {
-  const headers = [...BASE_HEADERS, ...extra].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
-  return { status, headers, body: encoder.encode(body) };
-}
-
-/**
- * XMRig's error body for a status: `{"status": <code>, "error": "<NAME>"}`, 4-space pretty.
- *
- * @param status the status code
- * @returns the body text
- */
-export function errorBody(status: number): string {
-  return JSON.stringify({ status, error: STATUS_TEXT[status] ?? "ERROR" }, null, 4);
-}
-
-const ERRORS: ReadonlyMap<number, HttpResponse> = new Map(
-  Object.keys(STATUS_TEXT).map(Number).filter((status) => status >= 400).map((status) => [
-    status,
-    jsonResponse(status, errorBody(status), status === 405 ? [["Allow", ALLOWED_METHODS]] : []),
-  ]),
-);
 /** XMRig's preflight answer: the CORS headers and `Connection: close`, no body, no type. */
 const PREFLIGHT: HttpResponse = {
   status: 200,
   headers: BASE_HEADERS.filter(([name]) => name !== "Content-Type"),
   body: new Uint8Array(0),
 };
-
-/**
- * The prebuilt response for an error status (400, 401, 403, 404, 405, 408, 413, 429, 431, 500,
- * 503), for the handler and for the listener's own refusals. The same object is returned every
- * time: do not mutate it.
- *
- * @param status an error status in {@link STATUS_TEXT}
- * @returns the response (500's when the status is unknown)
- */
-export function errorResponse(status: number): HttpResponse {
-  return ERRORS.get(status) ?? ERRORS.get(500)!;
-}
 
 /**
  * The path of a request target, matched exactly as XMRig does: origin-form up to `?`;
@@ -178,21 +123,29 @@ export function requestPath(target: string): string {
  * @returns the handler
  */
 export function createHandler(deps: HandlerDeps): Handler {
-  const doctor = doctorMemo(deps.checks);
-  const bodies = bodyMemo();
   const metrics = createMetricsRoute();
+  const fail = (where: InternalErrorSite, error: unknown): void => {
+    metrics.failed(where);
+    deps.report?.(`${where} failed: ${describeError(error)}`);
+  };
+  const doctor = doctorMemo(deps.checks, (error) => fail("doctor", error));
+  const bodies = bodyMemo();
+  const page = statusPageResponse(BASE_HEADERS.filter(([name]) => name !== "Content-Type"));
   const handle = async (request: HttpRequest): Promise<HttpResponse> => {
     if (request.method === "OPTIONS") return PREFLIGHT;
     if (request.method !== "GET" && request.method !== "HEAD") return errorResponse(405);
+    const path = requestPath(request.url);
+    // The status page holds no data and no secret: served before auth (its script sends the token).
+    if (path === "/") return page;
     const verdict = checkAuth(deps.auth, request.headers["authorization"]);
     if (verdict === "missing") return errorResponse(401);
     if (verdict === "wrong") return errorResponse(403);
-    const path = requestPath(request.url);
     if (!ROUTES.includes(path)) return errorResponse(404);
     try {
       if (path === "/metrics") return await metricsRoute(request, deps, doctor, metrics);
       return await route(path, deps, doctor, bodies);
-    } catch {
+    } catch (error) {
+      fail("route", error);
       return errorResponse(500);
     }
   };
@@ -210,10 +163,10 @@ async function route(
   bodies: BodyMemo,
 ): Promise<HttpResponse> {
   if (path === "/2/backends") {
-    const reply = await deps.xmrig("/2/backends");
-    const view: SnapshotView = { read: { snapshot: null, error: null }, now: deps.now() };
+    const [read, reply] = await Promise.all([deps.snapshot(), deps.xmrig("/2/backends")]);
+    const view: SnapshotView = { read, now: deps.now() };
     return bodies(path, reply, view, () => {
-      const body = backendsBody(reply);
+      const body = backendsBody(reply, view);
       return body.status === 200 ? jsonResponse(200, body.text) : errorResponse(body.status);
     });
   }
@@ -272,8 +225,14 @@ function bodyMemo(): BodyMemo {
   };
 }
 
-/** Runs the doctor hook once per snapshot (records do not change within one snapshot). */
-function doctorMemo(hook: DoctorHook | undefined): (view: SnapshotView) => unknown {
+/**
+ * Runs the doctor hook once per snapshot (records do not change within one snapshot). A hook
+ * that throws gives `null` for that snapshot, and the error goes to `onError`.
+ */
+function doctorMemo(
+  hook: DoctorHook | undefined,
+  onError: (error: unknown) => void,
+): (view: SnapshotView) => unknown {
   const seen = new WeakMap<object, unknown>();
   return (view) => {
     const snapshot = view.read.snapshot;
@@ -282,7 +241,8 @@ function doctorMemo(hook: DoctorHook | undefined): (view: SnapshotView) => unkno
       let result: unknown = null;
       try {
         result = hook(snapshot.records);
-      } catch {
+      } catch (error) {
+        onError(error);
         result = null;
       }
       seen.set(snapshot, result);

@@ -1,27 +1,32 @@
 /**
- * The socket layer of `serve`, and the only file that knows about sockets: socket activation
- * (`LISTEN_FDS`/`LISTEN_PID`, the listening socket on fd 3), `--bind`/`--port`, connection
- * limits, admission control, slow-client timeouts, idle exit, reading the request head (parsed
- * by the pure `request_head.ts`) and writing the plain {@link HttpResponse} the handler answers.
+ * The listener of `serve`: accepts connections (`node:net`), applies admission control and the
+ * connection cap, reads each request head (`head_reader.ts`, incremental and bounded), runs the
+ * handler, writes its answer (`wire.ts`) and closes; keeps every deadline in one sweep. Where to
+ * listen (socket activation, `--bind`) is `activation.ts`'s; the bytes of a response are
+ * `wire.ts`'s; status names and error bodies come in as options (default `responses.ts`).
  *
- * Why a `node:net` server with its own head parser, not `node:http` or `Deno.serve`:
- * `Deno.serve` cannot take an inherited fd (denoland/deno#14006) and has no header or idle
- * timeouts. `node:http` has both, but its per-connection machinery cost ~136 ms of CPU per 1,000
- * `Connection: close` requests against ~65 ms for a raw `node:net` server answering the same
- * (docs/benchmarks-http-floor.md), which put `serve` above CPython's http.server. With one
- * request per connection and no request bodies, all `serve` needs is the head: read at most
- * 8 KiB, parse it, write one buffer, close. `net.createServer().listen({ fd: 3 })` takes the
- * inherited socket and needs no permission (docs/architecture-serve.md).
+ * Why a `node:net` server with its own head parser, not `node:http` or `Deno.serve`: see
+ * docs/architecture-serve.md (`Deno.serve` cannot take an inherited fd, denoland/deno#14006;
+ * `node:http` cost twice the CPU per `Connection: close` request, docs/benchmarks-http-floor.md).
+ * With one request per connection and no bodies, all `serve` needs is the head.
  *
  * Limits (all measured in tests/listen_test.ts):
- * - request head over 8 KiB → 431; malformed request → 400; no complete head within 5 s → 408
- *   (checked every second, so 5-6 s); all three are pre-built XMRig-style JSON responses with the
- *   CORS headers and `Connection: close`, then the connection is closed;
- * - at most 64 open connections; at the cap, the newest connection that has not sent a complete
- *   request head, from the source holding the most connections, is closed to make room (so idle
- *   connections never lock a client out); only when all 64 have a request in flight is the new
- *   connection closed right after accept. Both count as shed `connections`. A connection stops
- *   counting once its answer is written (it is then only drained until the client closes);
+ * - request head over 8 KiB → 431 (a request line over it → 414); malformed request → 400 (a
+ *   bare LF or CR at once); unsupported HTTP version → 505; no complete head within 5 s → 408
+ *   (checked every second, so 5-6 s); a head trickled in tiny reads (more than 8 reads
+ *   averaging under 32 bytes, or more than 32 reads) → 408 at once, counted as shed `slow`. All
+ *   are pre-built XMRig-style JSON responses with the CORS headers and `Connection: close`,
+ *   then the connection is closed;
+ * - at most 64 open connections; at the cap, the connection still reading its head that has
+ *   been quiet longest, from the source (full address) holding the most connections, is closed
+ *   to make room (so idle connections never lock a client out). A connection whose complete
+ *   head is in hand is never picked, and one accepted in the last 100 ms only when no older
+ *   one is left (its request is most likely already in flight; `connections.ts`). The choice
+ *   waits two turns of the event loop (up to 16 connections over the cap meanwhile), so a
+ *   request already in the kernel is read, and spared, first; past that overflow it is made at
+ *   accept. A connection still reading is always pickable (a new one too), so only when all
+ *   others have their head in hand is the new one closed. Both count as shed `connections`. A
+ *   connection stops counting once its answer is written (then only drained until it closes);
  * - one request per connection (`Connection: close`, like XMRig); request bodies and pipelined
  *   requests are never read, only drained so the client gets its answer instead of a reset;
  * - a handler that has not answered in 5 s gets a 500 (checked every second, so 5-6 s); a
@@ -36,25 +41,30 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { type AddressInfo, createServer, type Socket } from "node:net";
+import { setImmediate } from "node:timers";
 import { normaliseAddress } from "../ip.ts";
-import { type Admission, createAdmission, type ShedCounts, sourceKey } from "./admission.ts";
-import { BAD_VALUE, parseRequestHead, type RequestHead, TOKEN } from "./request_head.ts";
-import { errorResponse as handlerErrorResponse, STATUS_TEXT } from "./handler.ts";
+import { describe, listenError, type ListenTarget } from "./activation.ts";
+import { type Admission, createAdmission, type ShedCounts } from "./admission.ts";
+import { type ConnectionState, pickEvictee } from "./connections.ts";
+import { createHeadReader, feedHead, onlyBlankLines } from "./head_reader.ts";
+import type { RequestHead } from "./request_head.ts";
+import { errorResponse as defaultErrorResponse, STATUS_TEXT } from "./responses.ts";
 import type { Handler, HttpResponse } from "./types.ts";
-
-/** Where to listen: an inherited listening socket, or an address and port. */
-export type ListenTarget =
-  | { kind: "fd"; fd: number }
-  | { kind: "tcp"; host: string; port: number };
+import { rawResponse, responseBytes } from "./wire.ts";
 
 /** Limits of the listener; see the module doc for what each does. */
 export interface ListenLimits {
   /** Open connections at most (admitted ones; held shed connections are not counted). */
   maxConnections: number;
-  /** Largest request head (request line + headers), bytes; larger → 431. */
+  /** Largest request head (request line + headers), bytes; larger → 431 (request line: 414). */
   maxHeaderBytes: number;
+  /** Reads a head may take whatever their size. */
+  headFreeReads: number;
+  /** Past `headFreeReads`, a head's reads must average at least this many bytes, else 408. */
+  headMinAverageBytes: number;
+  /** Reads a head may take at most, else 408. */
+  headMaxReads: number;
   /** A full request head must arrive within this, ms; else 408. */
   headersTimeoutMs: number;
   /** A connection still open this long after accept is destroyed (a backstop), ms. */
@@ -75,12 +85,17 @@ export interface ListenLimits {
   shedHoldMs: number;
   /** Shed connections held at once at most; beyond that they are destroyed right away. */
   maxHeld: number;
+  /** At the cap, a connection younger than this goes only when no older one is left, ms. */
+  evictGraceMs: number;
 }
 
 /** The defaults of {@link ListenLimits}. */
 export const DEFAULT_LIMITS: Readonly<ListenLimits> = {
   maxConnections: 64,
   maxHeaderBytes: 8192,
+  headFreeReads: 8,
+  headMinAverageBytes: 32,
+  headMaxReads: 32,
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10000,
   checkIntervalMs: 1000,
@@ -89,6 +104,7 @@ export const DEFAULT_LIMITS: Readonly<ListenLimits> = {
   drainMs: 6000,
   shedHoldMs: 1000,
   maxHeld: 256,
+  evictGraceMs: 100,
 };
 
 /**
@@ -104,12 +120,11 @@ export interface ListenOptions {
   target: ListenTarget;
   /** The request handler (`createHandler` in `src/http/handler.ts`). */
   handler: Handler;
-  /** Status line names (XMRig uses llhttp's enum names: `404 NOT_FOUND`). */
+  /** Status line names (XMRig uses llhttp's enum names: `404 NOT_FOUND`); default `responses.ts`. */
   statusText?: Readonly<Record<number, string>>;
   /**
-   * The response for a status the listener answers itself (400, 408, 429, 431, and 500 when
-   * the handler fails): `errorResponse` from `src/http/handler.ts`, so every error looks the
-   * same (the default).
+   * The response for a status the listener answers itself (400, 408, 414, 429, 431, 505, and
+   * 500 when the handler fails); default `errorResponse` of `responses.ts`, the handler's own.
    */
   errorResponse?: (status: number) => HttpResponse;
   /** Exit after this many ms with no open connection (0 = never). */
@@ -122,6 +137,8 @@ export interface ListenOptions {
   shedMode?: ShedMode;
   /** Called with a handler failure (a bug); never with request data. */
   onError?: (message: string) => void;
+  /** Monotonic clock in ms (default `performance.now`), for every deadline and eviction. */
+  now?: () => number;
 }
 
 /** Why a server stopped. */
@@ -146,181 +163,55 @@ export interface RunningServer {
   shedCounts(): ShedCounts;
 }
 
-/**
- * Serializes a response to the exact bytes on the wire (`HTTP/1.1 <code> <NAME>`, the headers
- * of {@link responseHeaders}, the body), in one buffer written with one `write`.
- *
- * @param response the response
- * @param statusText status names
- * @param extra headers to add (inserted in alphabetical position), e.g. `Retry-After`
- * @returns the bytes
- */
-export function rawResponse(
-  response: HttpResponse,
-  statusText: Readonly<Record<number, string>>,
-  extra: readonly [string, string][] = [],
-  withBody = true,
-): Uint8Array {
-  const headers = responseHeaders(response.headers, response.body.byteLength);
-  for (const header of extra) insertSorted(headers, header);
-  const name = statusText[response.status] ?? STATUS_TEXT[response.status] ?? "UNKNOWN";
-  const head = new TextEncoder().encode(
-    `HTTP/1.1 ${response.status} ${name}\r\n` +
-      headers.map(([key, value]) => `${key}: ${value}\r\n`).join("") + "\r\n",
-  );
-  if (!withBody) return head;
-  const bytes = new Uint8Array(head.byteLength + response.body.byteLength);
-  bytes.set(head, 0);
-  bytes.set(response.body, head.byteLength);
-  return bytes;
-}
+const OVERFLOW = 16; // connections over the cap let in while the eviction choice waits
 
-/**
- * Whether systemd passed this process a listening socket (`sd_listen_fds(3)`): `LISTEN_PID`
- * equals our pid and `LISTEN_FDS` is at least 1. The socket is fd 3 (`SD_LISTEN_FDS_START`);
- * further fds are ignored.
- *
- * @param env reads an environment variable
- * @param pid this process's id (`Deno.pid`)
- * @returns the fd target, or null when not socket-activated
- */
-export function socketActivation(
-  env: (name: string) => string | undefined,
-  pid: number,
-): ListenTarget | null {
-  const listenPid = env("LISTEN_PID");
-  const listenFds = env("LISTEN_FDS");
-  if (listenPid === undefined || listenFds === undefined) return null;
-  if (!/^\d{1,10}$/.test(listenPid) || Number(listenPid) !== pid) return null;
-  if (!/^\d{1,4}$/.test(listenFds) || Number(listenFds) < 1) return null;
-  return { kind: "fd", fd: 3 };
-}
-
-/**
- * The headers to send: the handler's, in its order, with `Connection: close` forced and
- * `Content-Length` set to the body's length (inserted in alphabetical position, as XMRig sorts
- * its headers). An empty body gets no `Content-Length` unless the handler set one, as XMRig
- * does (its OPTIONS answer has none; the connection close ends the body).
- *
- * @param headers the handler's headers
- * @param length the body length in bytes
- * @returns the headers to write
- */
-export function responseHeaders(
-  headers: readonly [string, string][],
-  length: number,
-): [string, string][] {
-  const out: [string, string][] = [];
-  let hasLength = false;
-  let hasConnection = false;
-  for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (lower === "content-length") {
-      hasLength = true;
-      out.push([name, String(length)]);
-    } else if (lower === "connection") {
-      hasConnection = true;
-      out.push([name, "close"]);
-    } else {
-      out.push([name, value]);
-    }
-  }
-  if (!hasConnection) insertSorted(out, ["Connection", "close"]);
-  if (!hasLength && length > 0) insertSorted(out, ["Content-Length", String(length)]);
-  return out;
-}
-
-function insertSorted(headers: [string, string][], header: [string, string]): void {
-  const key = header[0].toLowerCase();
-  const at = headers.findIndex(([name]) => name.toLowerCase() > key);
-  if (at === -1) headers.push(header);
-  else headers.splice(at, 0, header);
-}
+/** How long an answered connection is drained before it is cut (1-2 s with the sweep), ms. */
+const DRAIN_MS = 1000;
 
 /**
  * Listens and serves until idle exit or {@link RunningServer.stop}.
  *
- * @param options target, handler, limits, admission, idle exit
- * @returns the running server, once it is listening
- * @throws {Error} when it cannot listen (address in use, fd 3 not a listening socket)
- */
-/**
- * The bytes of a handler's answer: {@link rawResponse}, without the body for HEAD (which keeps
- * the body's `Content-Length`). One buffer, written with one `write`.
- *
- * @param method the request method
- * @param response the handler's answer
- * @param statusText status names
- * @returns the bytes
- * @throws {Error} when a header name or value cannot go on the wire (CR, LF, NUL, non-token)
- */
-export function responseBytes(
-  method: string,
-  response: HttpResponse,
-  statusText: Readonly<Record<number, string>>,
-): Uint8Array {
-  for (const [name, value] of response.headers) {
-    if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
-      throw new Error(`invalid header ${JSON.stringify(name)}`);
-    }
-  }
-  // HEAD: the same head as GET (Content-Length keeps the body's length), no body
-  return rawResponse(response, statusText, [], method !== "HEAD");
-}
-
-/** Per-connection state of an admitted connection. */
-interface Connection {
-  /** Source key (admission.ts `sourceKey`), for the cap's eviction rule. */
-  key: string;
-  /** `performance.now()` at accept. */
-  start: number;
-  /** `performance.now()` of the last byte received. */
-  last: number;
-  /** The normalised peer address. */
-  address: string;
-  /** While the handler runs: when it is out of time (`performance.now()`), else 0. */
-  answerBy: number;
-  /** The request method, once the head is complete. */
-  method: string;
-  /** The head is complete (or the connection was answered already): not evictable. */
-  requested: boolean;
-  /** What came so far, while the head is incomplete. */
-  buffer: Buffer | null;
-}
-
-/**
- * Listens and serves until idle exit or {@link RunningServer.stop}.
- *
- * @param options target, handler, limits, admission, idle exit
+ * @param options target, handler, limits, admission, idle exit, clock
  * @returns the running server, once it is listening
  * @throws {Error} when it cannot listen (address in use, fd 3 not a listening socket)
  */
 export async function startServer(options: ListenOptions): Promise<RunningServer> {
   const limits: ListenLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const now = options.now ?? (() => performance.now());
   const admission = options.admission ?? createAdmission({ rate: 0, burst: 0, globalRate: 0 });
   const statusText = options.statusText ?? STATUS_TEXT;
-  const errorResponse = options.errorResponse ?? handlerErrorResponse;
+  const errorResponse = options.errorResponse ?? defaultErrorResponse;
   const internalError = errorResponse(500);
   const internalBytes = {
     GET: responseBytes("GET", internalError, statusText),
     HEAD: responseBytes("HEAD", internalError, statusText),
   };
-  const raw = {
+  const raw: Record<400 | 408 | 414 | 429 | 431 | 505, Uint8Array> = {
     400: rawResponse(errorResponse(400), statusText),
     408: rawResponse(errorResponse(408), statusText),
+    414: rawResponse(errorResponse(414), statusText),
     429: rawResponse(errorResponse(429), statusText, [["Retry-After", "1"]]),
     431: rawResponse(errorResponse(431), statusText),
+    505: rawResponse(errorResponse(505), statusText),
+  };
+  const headLimits = {
+    maxBytes: limits.maxHeaderBytes,
+    freeReads: limits.headFreeReads,
+    minAverageBytes: limits.headMinAverageBytes,
+    maxReads: limits.headMaxReads,
   };
   const shedMode = options.shedMode ?? "429";
   const report = options.onError ?? (() => {});
-  // allowHalfOpen: a client that half-closes after its request (`nc -N`, some HTTP/1.0
-  // clients) still gets the answer (pinned by tests/listen_test.ts)
+  // allowHalfOpen: a client that half-closes after its request still gets the answer
   const server = createServer({ allowHalfOpen: true });
 
-  const sockets = new Map<Socket, Connection>();
+  const sockets = new Map<Socket, ConnectionState>();
   const held = new Set<Socket>();
   const bySource = new Map<string, Set<Socket>>();
+  const draining = new Map<Socket, number>();
+  const recent: { response: HttpResponse; kind: string; bytes: Uint8Array }[] = [];
   let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let trimScheduled = false;
   let stopping: StopReason | null = null;
   let resolveClosed: (reason: StopReason) => void = () => {};
   const closed = new Promise<StopReason>((resolve) => (resolveClosed = resolve));
@@ -340,25 +231,28 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
       shed(socket);
       return;
     }
-    if (sockets.size >= limits.maxConnections && !evictOne()) {
+    const t = now();
+    // at the cap, the choice of whom to close waits one turn of the event loop (`trim`), so a
+    // connection whose request is already in the kernel is read, and spared, first; only past
+    // the overflow allowance is it made at once
+    if (sockets.size >= limits.maxConnections + OVERFLOW && !evictOne(t)) {
       admission.noteShed("connections");
       socket.destroy();
       return;
     }
-    const now = performance.now();
-    const conn: Connection = {
-      key: sourceKey(address),
-      start: now,
-      last: now,
+    if (sockets.size >= limits.maxConnections) scheduleTrim();
+    const conn: ConnectionState = {
       address,
+      start: t,
+      last: t,
+      phase: "reading",
       answerBy: 0,
       method: "",
-      requested: false,
-      buffer: null,
+      reader: createHeadReader(headLimits),
     };
     sockets.set(socket, conn);
-    let group = bySource.get(conn.key);
-    if (group === undefined) bySource.set(conn.key, group = new Set());
+    let group = bySource.get(address);
+    if (group === undefined) bySource.set(address, group = new Set());
     group.add(socket);
     clearTimeout(idleTimer);
     socket.on("error", () => socket.destroy());
@@ -367,50 +261,52 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
       // written: the idle time counts from the last answer, not from the client's close
       if (untrack(socket)) arm();
     });
-    socket.on("data", (chunk: Buffer) => {
-      conn.last = performance.now();
-      if (conn.requested) return; // answered: the rest (body, pipelined requests) is drained
-      conn.buffer = conn.buffer === null ? chunk : Buffer.concat([conn.buffer, chunk]);
-      const result = parseRequestHead(conn.buffer, limits.maxHeaderBytes);
-      if (result.kind === "partial") return;
-      conn.requested = true;
-      conn.buffer = null;
-      if (result.kind === "error") finish(socket, raw[result.status]);
-      else void respond(socket, conn, result.head);
-    });
+    socket.on("data", (chunk: Uint8Array) => onData(socket, conn, chunk));
     socket.on("end", () => {
-      if (conn.requested) return; // the answer is on its way; the close follows it
-      conn.requested = true;
+      if (conn.reader === null) return; // the answer is on its way; the close follows it
+      const empty = onlyBlankLines(conn.reader);
+      conn.reader = null;
+      conn.phase = "answering";
       // nothing but blank lines: a clean close; an incomplete head: 400
-      const rest = conn.buffer === null ? null : parseRequestHead(conn.buffer, Infinity);
-      const empty = rest === null || (rest.kind === "partial" && rest.empty);
-      conn.buffer = null;
       if (empty) socket.end();
       else finish(socket, raw[400]);
     });
   });
+
+  /** One chunk of a connection: fed to its head reader until the head is done. */
+  function onData(socket: Socket, conn: ConnectionState, chunk: Uint8Array): void {
+    conn.last = now();
+    if (conn.reader === null) return; // answered: the rest (body, pipelined requests) is drained
+    const result = feedHead(conn.reader, chunk);
+    if (result.kind === "partial") return;
+    conn.reader = null;
+    conn.phase = "answering";
+    if (result.kind === "slow") {
+      admission.noteShed("slow");
+      finish(socket, raw[408]);
+    } else if (result.kind === "error") finish(socket, raw[result.status]);
+    else void respond(socket, conn, result.head);
+  }
 
   // Every deadline is one sweep over all connections (like node:http's
   // connectionsCheckingInterval), not a timer per connection: timers are a large share of the
   // CPU of a request. No complete head within headersTimeoutMs → 408; a handler out of time →
   // 500; no traffic for socketIdleMs, or open longer than requestTimeoutMs → destroyed; an
   // answered connection still draining after DRAIN_MS → destroyed.
-  const draining = new Map<Socket, number>();
-  const recent: { response: HttpResponse; kind: string; bytes: Uint8Array }[] = [];
   const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const [socket, until] of draining) if (now >= until) socket.destroy();
+    const t = now();
+    for (const [socket, until] of draining) if (t >= until) socket.destroy();
     for (const [socket, conn] of sockets) {
-      if (!conn.requested && now - conn.start >= limits.headersTimeoutMs) {
-        conn.requested = true;
-        conn.buffer = null;
+      if (conn.reader !== null && t - conn.start >= limits.headersTimeoutMs) {
+        conn.reader = null;
+        conn.phase = "answering";
         finish(socket, raw[408]);
-      } else if (conn.answerBy !== 0 && now >= conn.answerBy) {
+      } else if (conn.answerBy !== 0 && t >= conn.answerBy) {
         conn.answerBy = 0;
         report("handler failed: handler timed out");
         finish(socket, internalBytes[conn.method === "HEAD" ? "HEAD" : "GET"]);
       } else if (
-        now - conn.last >= limits.socketIdleMs || now - conn.start >= limits.requestTimeoutMs
+        t - conn.last >= limits.socketIdleMs || t - conn.start >= limits.requestTimeoutMs
       ) {
         socket.destroy();
       }
@@ -422,34 +318,34 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     const conn = sockets.get(socket);
     if (conn === undefined) return false;
     sockets.delete(socket);
-    const group = bySource.get(conn.key);
+    const group = bySource.get(conn.address);
     group?.delete(socket);
-    if (group?.size === 0) bySource.delete(conn.key);
+    if (group?.size === 0) bySource.delete(conn.address);
     return true;
   }
 
-  /**
-   * At the cap: closes the newest connection that has not sent a complete request head, from
-   * the source holding the most connections (else from any source), so idle connections can
-   * never lock a client out. False when every open connection has a request in flight.
-   */
-  function evictOne(): boolean {
-    let largest: Set<Socket> | undefined;
-    for (const group of bySource.values()) {
-      if (largest === undefined || group.size > largest.size) largest = group;
-    }
-    const victim = (largest && newestWaiting(largest)) ?? newestWaiting(sockets.keys());
+  /** After the next turn's reads: closes connections (eviction rule) until back at the cap. */
+  function scheduleTrim(): void {
+    if (trimScheduled) return;
+    trimScheduled = true;
+    // two turns: a connection accepted in this turn has its first bytes read in the next
+    setImmediate(() =>
+      setImmediate(() => {
+        trimScheduled = false;
+        // with every head in hand nothing goes: those connections finish on their own
+        while (sockets.size > limits.maxConnections && evictOne(now()));
+      })
+    );
+  }
+
+  /** At the cap: closes the connection {@link pickEvictee} names; false when there is none. */
+  function evictOne(t: number): boolean {
+    const victim = pickEvictee(bySource, sockets, t, limits.evictGraceMs);
     if (victim === undefined) return false;
     admission.noteShed("connections");
     untrack(victim);
     victim.destroy();
     return true;
-  }
-
-  function newestWaiting(group: Iterable<Socket>): Socket | undefined {
-    let found: Socket | undefined;
-    for (const socket of group) if (sockets.get(socket)?.requested === false) found = socket;
-    return found;
   }
 
   /** Holds a shed connection (bounded), then answers 429 or closes it. */
@@ -476,8 +372,8 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   }
 
   /** Runs the handler (its deadline is kept by the sweep) and writes its answer. */
-  async function respond(socket: Socket, conn: Connection, head: RequestHead): Promise<void> {
-    conn.answerBy = performance.now() + limits.handlerTimeoutMs;
+  async function respond(socket: Socket, conn: ConnectionState, head: RequestHead): Promise<void> {
+    conn.answerBy = now() + limits.handlerTimeoutMs;
     conn.method = head.method;
     let response: HttpResponse;
     try {
@@ -520,9 +416,11 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
    * close (as node:http freed it on `finish`).
    */
   function finish(socket: Socket, bytes: Uint8Array): void {
-    draining.set(socket, performance.now() + DRAIN_MS);
+    draining.set(socket, now() + DRAIN_MS);
     socket.once("close", () => draining.delete(socket));
     socket.once("finish", () => {
+      const conn = sockets.get(socket);
+      if (conn !== undefined) conn.phase = "written";
       if (untrack(socket)) arm();
     });
     socket.resume();
@@ -567,7 +465,7 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
   server.on("error", (error: Error) => report(`server error: ${error.message}`));
   arm();
 
-  const bound = server.address() as AddressInfo | string | null;
+  const bound: AddressInfo | string | null = server.address();
   const port = bound !== null && typeof bound === "object" ? bound.port : null;
   return {
     address: describe(options.target, bound),
@@ -578,9 +476,6 @@ export async function startServer(options: ListenOptions): Promise<RunningServer
     shedCounts: () => admission.counts(),
   };
 }
-
-/** How long an answered connection is drained before it is cut (1-2 s with the sweep), ms. */
-const DRAIN_MS = 1000;
 
 /**
  * Writes pre-built bytes in one write, half-closes, drains what the client still sends (so it
@@ -595,32 +490,4 @@ function closeWith(socket: Socket, bytes: Uint8Array): void {
   socket.end(bytes);
   const timer = setTimeout(() => socket.destroy(), 1000);
   socket.once("close", () => clearTimeout(timer));
-}
-
-function listenError(error: Error & { code?: string }, target: ListenTarget): Error {
-  const where = target.kind === "fd"
-    ? `inherited fd ${target.fd}`
-    : hostPort(target.host, target.port);
-  const why = error.code === "EADDRINUSE"
-    ? "address already in use"
-    : error.code === "EADDRNOTAVAIL"
-    ? "address not available on this machine"
-    : error.code === "EACCES"
-    ? "permission denied"
-    : error.message;
-  return new Error(`cannot listen on ${where}: ${why}`);
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function describe(target: ListenTarget, bound: AddressInfo | string | null): string {
-  const actual = bound !== null && typeof bound === "object"
-    ? hostPort(bound.address, bound.port)
-    : null;
-  if (target.kind === "fd") {
-    return actual === null ? `fd ${target.fd}` : `fd ${target.fd} (${actual})`;
-  }
-  return actual ?? hostPort(target.host, target.port);
 }

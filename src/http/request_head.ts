@@ -3,19 +3,24 @@
  * the parsed head, "need more", or the error status to answer. Bodies are never parsed (one
  * request per connection, `Connection: close`), so the head is all there is.
  *
- * It is as strict as llhttp (node's and XMRig's parser) where the malformed-request corpus
- * (`tests/_corpus.ts`) pins llhttp's answers, and accepts what llhttp accepts there:
+ * It is at least as strict as llhttp (node's and XMRig's parser), and stricter where RFC 9112
+ * asks (issue 12; every case is in the corpus, `tests/_corpus.ts`):
  * - request line `METHOD SP+ request-target SP+ version` with no leading or trailing space; the
  *   method one of llhttp's HTTP methods (`FOO` is a 400, not a 405); the target visible ASCII
- *   only, starting with `/`, `*` or a scheme `x://` (any visible ASCII after `CONNECT`); the
- *   version `HTTP/1.1`, `HTTP/1.0`, `HTTP/0.9`, `HTTP/2.0` or `RTSP/1.0` (llhttp's set), or
- *   missing (an HTTP/0.9-style line, still followed by headers);
+ *   only, starting with `/` or a scheme `x://` (any visible ASCII after `CONNECT`), `*` only for
+ *   OPTIONS, never a `#fragment`; the version `HTTP/1.1` or `HTTP/1.0`, or missing (an
+ *   HTTP/0.9-style line, still followed by headers); another HTTP major (`HTTP/2.0`,
+ *   `HTTP/0.9`) is a 505, another protocol (`RTSP/1.0`) a 400; a request line longer than the
+ *   head limit is a 414;
+ * - no bare LF or CR anywhere: a head ending in `\n\n` or `\r\n\n` is a 400 at once;
  * - header lines `name: value`, the name a token, the value without control bytes other than
  *   HTAB (obs-text 0x80-0xff is allowed), no obs-fold, no bare CR or LF; spaces and tabs around
  *   the value are dropped; names lower-cased, duplicates kept in arrival order;
  * - a body announced badly is still a bad request: `Content-Length` not all digits, over
- *   2^64 - 1 or repeated; `Transfer-Encoding` with `Content-Length`, or with `chunked` not last;
- * - HTTP/1.1 without `Host` is a 400; a head over the limit is a 431.
+ *   2^64 - 1 or repeated; `Transfer-Encoding` with `Content-Length`, or whose last coding is
+ *   not `chunked` (RFC 9112 6.3);
+ * - exactly one well-formed `Host` (`host[:port]`, RFC 9112 3.2): none on HTTP/1.1, two, or an
+ *   invalid one is a 400; a head over the limit is a 431.
  * Leading empty lines (CRLF) before the request line are skipped (RFC 9112 2.2).
  *
  * @module
@@ -39,7 +44,7 @@ export interface RequestHead {
 export type HeadResult =
   | { kind: "head"; head: RequestHead }
   | { kind: "partial"; empty: boolean }
-  | { kind: "error"; status: 400 | 431 };
+  | { kind: "error"; status: 400 | 414 | 431 | 505 };
 
 /** llhttp's HTTP methods (node's `http.METHODS`); any other method is a 400. */
 export const METHODS: readonly string[] = [
@@ -88,17 +93,22 @@ const SP = 0x20;
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
-// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
 /** Bytes a header value may not hold: controls other than HTAB (obs-text is allowed). */
+// deno-lint-ignore no-control-regex -- control bytes are exactly what it looks for
 export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const VERSIONS: Readonly<Record<string, string>> = {
   "HTTP/1.1": "1.1",
   "HTTP/1.0": "1.0",
-  "HTTP/0.9": "0.9",
-  "HTTP/2.0": "2.0",
-  "RTSP/1.0": "1.0",
 };
+/** A well-formed HTTP-version (RFC 9112 2.3) of a major version other than 1 → 505. */
+const OTHER_HTTP = /^HTTP\/[02-9]\.\d$/;
+/**
+ * `Host` (RFC 9110 7.2): uri-host [":" port]; an IP-literal in brackets (a zone, `%25eth0`,
+ * RFC 6874, included), or a reg-name.
+ */
+const HOST = /^(?:\[[0-9A-Za-z:.%_~-]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::\d{0,5})?$/;
 const MAX_LENGTH = "18446744073709551615"; // 2^64 - 1, llhttp's limit
+const BARE_LF = /(?:^|[^\r])\n/;
 
 /**
  * Parses the request head at the start of `bytes` (everything received on the connection so
@@ -107,7 +117,8 @@ const MAX_LENGTH = "18446744073709551615"; // 2^64 - 1, llhttp's limit
  * @param bytes the bytes received so far
  * @param maxBytes the largest head (request line, headers, blank line), bytes; larger → 431
  * @returns the head, `partial` (need more; `empty` when only blank lines came so far), or the
- *   status to answer (400 malformed, 431 too large)
+ *   status to answer (400 malformed, 414 request line over the limit, 431 head over it, 505
+ *   HTTP version not supported)
  */
 export function parseRequestHead(bytes: Uint8Array, maxBytes: number): HeadResult {
   let start = 0;
@@ -118,14 +129,24 @@ export function parseRequestHead(bytes: Uint8Array, maxBytes: number): HeadResul
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = buffer.indexOf("\r\n\r\n", start, "latin1");
   if (end === -1 || end + 4 - start > maxBytes) {
-    // not complete: fail fast on a request line that can never be valid
-    if (!plausibleStart(buffer, start)) return { kind: "error", status: 400 };
-    if (buffer.length - start > maxBytes) return { kind: "error", status: 431 };
+    // not complete: fail fast on a request line that can never be valid, and on a bare LF
+    // or CR anywhere (a head ending in `\n\n` or `\r\n\n` is a 400 now, not a 408 later)
+    const status = incompleteStatus(buffer, start);
+    if (status !== null) return { kind: "error", status };
+    if (buffer.length - start > maxBytes) {
+      const lf = buffer.indexOf(LF, start);
+      const lineEnd = lf === -1 ? buffer.length : lf;
+      // the request line alone is over the limit: the target is too long (414)
+      const inTarget = lineEnd - start > maxBytes && buffer.indexOf(SP, start) !== -1;
+      return { kind: "error", status: inTarget ? 414 : 431 };
+    }
     return { kind: "partial", empty: false };
   }
-  const lines = buffer.toString("latin1", start, end).split("\r\n");
+  const text = buffer.toString("latin1", start, end);
+  if (BARE_LF.test(text)) return { kind: "error", status: 400 };
+  const lines = text.split("\r\n");
   const line = requestLine(lines[0] as string);
-  if (line === null) return { kind: "error", status: 400 };
+  if (typeof line === "number") return { kind: "error", status: line };
   const headers = Object.create(null) as Record<string, string[]>;
   for (let i = 1; i < lines.length; i++) {
     const text = lines[i] as string;
@@ -141,46 +162,75 @@ export function parseRequestHead(bytes: Uint8Array, maxBytes: number): HeadResul
     else list.push(value);
   }
   if (!bodyFramingOk(headers)) return { kind: "error", status: 400 };
-  if (line.version === "1.1" && headers["host"] === undefined) {
+  // RFC 9112 3.2: exactly one Host on HTTP/1.1, never two, always well-formed
+  const host = headers["host"];
+  if (line.version === "1.1" && host === undefined) return { kind: "error", status: 400 };
+  if (host !== undefined && (host.length !== 1 || !HOST.test(host[0] as string))) {
     return { kind: "error", status: 400 };
   }
   return { kind: "head", head: { ...line, headers } };
 }
 
-/** The request line, or null when malformed. */
-function requestLine(text: string): Omit<RequestHead, "headers"> | null {
+/**
+ * The request line, or the status for a bad one: 400 malformed (also a `#fragment` in the
+ * target, RFC 9112 3.2, and `*` with any method but OPTIONS, 3.2.4), 505 for a well-formed
+ * HTTP version other than 1.0 and 1.1 (`HTTP/2.0`, `HTTP/0.9`); other protocols are 400.
+ */
+function requestLine(text: string): Omit<RequestHead, "headers"> | 400 | 505 {
   if (text.length === 0 || text.charCodeAt(0) === SP || text.charCodeAt(text.length - 1) === SP) {
-    return null;
+    return 400;
   }
   const parts = text.split(/ +/);
-  if (parts.length !== 2 && parts.length !== 3) return null;
+  if (parts.length !== 2 && parts.length !== 3) return 400;
   const [method, url, versionText] = parts as [string, string, string | undefined];
-  if (!METHOD_SET.has(method) || !TARGET.test(url)) return null;
-  if (method !== "CONNECT" && url[0] !== "/" && url !== "*" && !SCHEME.test(url)) return null;
-  const version = versionText === undefined ? "0.9" : VERSIONS[versionText];
-  return version === undefined ? null : { method, url, version };
+  if (!METHOD_SET.has(method) || !TARGET.test(url)) return 400;
+  if (method !== "CONNECT" && url[0] !== "/" && url !== "*" && !SCHEME.test(url)) return 400;
+  if (url.includes("#") || (url === "*" && method !== "OPTIONS")) return 400;
+  if (versionText === undefined) return { method, url, version: "0.9" }; // HTTP/0.9-style line
+  const version = VERSIONS[versionText];
+  if (version !== undefined) return { method, url, version };
+  return OTHER_HTTP.test(versionText) ? 505 : 400;
 }
 
 /**
- * Whether an incomplete head can still become a valid one: the first line has no bare CR,
- * ends with CRLF if it has ended, and starts with (a prefix of) a known method.
+ * The status for a request line, or null when it is (or, `partial`, may still become) valid.
+ * Used by `head_reader.ts` to fail fast.
+ *
+ * @param text the line without its CRLF (`partial`: the first bytes of an unfinished line)
+ * @param partial the line has not ended yet
+ * @returns 400, 505, or null
  */
-function plausibleStart(buffer: Buffer, start: number): boolean {
-  const lf = buffer.indexOf(LF, start);
-  if (lf !== -1) {
-    return buffer[lf - 1] === CR && lf - 1 > start &&
-      requestLine(buffer.toString("latin1", start, lf - 1)) !== null;
+export function requestLineStatus(text: string, partial = false): 400 | 505 | null {
+  if (!partial) {
+    const line = requestLine(text);
+    return typeof line === "number" ? line : null;
   }
-  const cr = buffer.indexOf(CR, start);
-  if (cr !== -1 && cr + 1 < buffer.length) return false;
-  const space = buffer.indexOf(SP, start);
-  const method = buffer.toString(
-    "latin1",
-    start,
-    space === -1 ? Math.min(buffer.length, start + 16) : space,
-  );
-  if (space !== -1) return METHOD_SET.has(method);
-  return METHODS.some((known) => known.startsWith(method.replace(/\r$/, "")));
+  const cr = text.indexOf("\r");
+  if (cr !== -1 && cr + 1 < text.length) return 400;
+  const space = text.indexOf(" ");
+  const method = (space === -1 ? text.slice(0, 16) : text.slice(0, space)).replace(/\r$/, "");
+  if (space !== -1) return METHOD_SET.has(method) ? null : 400;
+  return METHODS.some((known) => known.startsWith(method)) ? null : 400;
+}
+
+/** The status for an incomplete head that can never become valid, or null. */
+function incompleteStatus(buffer: Buffer, start: number): 400 | 505 | null {
+  const lf = buffer.indexOf(LF, start);
+  if (lf === -1) {
+    return requestLineStatus(
+      buffer.toString("latin1", start, Math.min(buffer.length, start + 32)),
+      true,
+    );
+  }
+  if (buffer[lf - 1] !== CR || lf - 1 === start) return 400;
+  const status = requestLineStatus(buffer.toString("latin1", start, lf - 1));
+  if (status !== null) return status;
+  for (let i = lf + 1; i < buffer.length; i++) {
+    const byte = buffer[i];
+    if (byte === LF && buffer[i - 1] !== CR) return 400;
+    if (byte === CR && i + 1 < buffer.length && buffer[i + 1] !== LF) return 400;
+  }
+  return null;
 }
 
 function trimOws(value: string): string {
@@ -204,8 +254,9 @@ function bodyFramingOk(headers: Record<string, string[]>): boolean {
   }
   if (coding !== undefined) {
     const codings = coding.join(",").split(",").map((c) => trimOws(c).toLowerCase());
+    // RFC 9112 6.3: a request whose last coding is not chunked has no knowable length
     const chunked = codings.indexOf("chunked");
-    if (chunked !== -1 && chunked !== codings.length - 1) return false;
+    if (chunked !== codings.length - 1) return false;
   }
   return true;
 }

@@ -1,7 +1,8 @@
 /**
  * The `rigforge` block spliced into XMRig's summaries: every key RigForge v1.12's block has,
  * with the same types (`version`, `xmrig_version`, `xmrig_commit`, `tune`, `power`, `health`,
- * `watchdog`, `config`, `config_meta`, and `control` when a control outcome exists), then the
+ * `watchdog`, `config`, `config_meta`), `control` (the last control outcome, `null` when none)
+ * and `control_history` (the outcomes known, newest first: `[]` or the last one), then the
  * probe data v1.12 did not serve (`api_version`, `snapshot`, `provenance`, `exposure`), the
  * XMRig status (`xmrig_api`: `ok` | `unreachable`, `xmrig_error`) and `reasons` (dotted path →
  * why that value is `null`).
@@ -14,14 +15,14 @@
 
 import type { Snapshot, SnapshotFileError } from "../snapshot.ts";
 import { VERSION } from "../version.ts";
-import type { XmrigReply } from "../xmrig.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
-import { healthSection } from "./health.ts";
-import { type Source, sourceOf } from "./source.ts";
 
-/** XMRig's hashrate windows (`hashrate.total[0..2]`), seconds. */
-export const XMRIG_WINDOWS_S: readonly [number, number, number] = [10, 60, 900];
-const WINDOW_NAMES = ["10s", "60s", "15m"] as const;
+import type { XmrigReply } from "../xmrig.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, parseJson, str } from "../lib/json.ts";
+import { reasonIn } from "./fields.ts";
+import { maskSecrets } from "../lib/secrets.ts";
+import { healthSection } from "./health.ts";
+import { dig, type Source, sourceOf } from "./source.ts";
+import { type TuneGap, tuneGap, type TuneGapInputs } from "../checks.ts";
 
 /** What the block needs from XMRig's summary (parsed only for these numbers). */
 export interface XmrigFacts {
@@ -39,11 +40,20 @@ export interface XmrigFacts {
  */
 export function xmrigFacts(reply: XmrigReply | null): XmrigFacts {
   const parsed = xmrigObject(reply);
-  const total = arr(obj(parsed?.["hashrate"])?.["total"]);
-  return {
-    hashrate: total === null ? null : [num(total[0]), num(total[1]), num(total[2])],
-    version: str(parsed?.["version"], 32),
-  };
+  return { hashrate: hashrateWindows(parsed), version: str(parsed?.["version"], 32) };
+}
+
+/**
+ * XMRig's moving-average hashrates (`hashrate.total`: 10 s, 60 s, 15 min, H/s), decoded once
+ * for the bodies and `/metrics`. A window without data (`null` in XMRig's array) or of the wrong
+ * type reads as `null`.
+ *
+ * @param summary XMRig's summary object (or `null`)
+ * @returns the three windows, or `null` when the summary has no `hashrate.total` array
+ */
+export function hashrateWindows(summary: Obj | null): XmrigFacts["hashrate"] {
+  const total = arr(obj(summary?.["hashrate"])?.["total"]);
+  return total === null ? null : [num(total[0]), num(total[1]), num(total[2])];
 }
 
 const parsedReplies = new WeakMap<object, Obj | null>();
@@ -60,39 +70,10 @@ export function xmrigObject(reply: XmrigReply | null): Obj | null {
   if (reply === null || !reply.ok) return null;
   let parsed = parsedReplies.get(reply);
   if (parsed === undefined) {
-    try {
-      parsed = obj(JSON.parse(reply.text));
-    } catch {
-      parsed = null;
-    }
+    parsed = obj(parseJson(reply.text));
     parsedReplies.set(reply, parsed);
   }
   return parsed;
-}
-
-/**
- * Pairs the power window with XMRig's hashrate window of the closest length (by ratio): a 15 s
- * probe interval pairs with the 10 s average, 45 s with 60 s. When that window has no value
- * yet, the next closest one with a value is used.
- *
- * @param windowS the power window, seconds
- * @param hashrate XMRig's three windows
- * @returns the chosen window's name and H/s, or `null` when none has a positive value
- */
-export function matchWindow(
-  windowS: number,
-  hashrate: XmrigFacts["hashrate"],
-): { window: "10s" | "60s" | "15m"; hs: number } | null {
-  if (hashrate === null || !(windowS > 0)) return null;
-  const order = [0, 1, 2].sort((a, b) =>
-    Math.abs(Math.log(XMRIG_WINDOWS_S[a]! / windowS)) -
-    Math.abs(Math.log(XMRIG_WINDOWS_S[b]! / windowS))
-  );
-  for (const i of order) {
-    const hs = hashrate[i];
-    if (hs !== null && hs !== undefined && hs > 0) return { window: WINDOW_NAMES[i]!, hs };
-  }
-  return null;
 }
 
 /** Options for {@link rigforgeBlock}. */
@@ -121,22 +102,50 @@ export function rigforgeBlock(
   const down = xmrig === null || !xmrig.ok;
   const block: Obj = {
     version: src.get("version", "provenance", "rigforge_version", (v) => str(v, 64)),
-    xmrig_version: src.log.note(
+    // v1.12's meaning: the release RigForge pins and builds, not what happens to be running.
+    xmrig_version: src.get(
       "xmrig_version",
-      facts.version === null ? null : `v${facts.version}`,
-      down ? "not-running" : "absent",
+      "provenance",
+      "xmrig_version_pinned",
+      (v) => str(v, 64),
     ),
     xmrig_commit: src.get("xmrig_commit", "provenance", "xmrig_commit", (v) => str(v, 64)),
     tune: tuneSection(src),
-    power: powerSection(src, facts),
+    power: powerSection(src),
     health: healthSection(src),
     watchdog: watchdogSection(src),
     config: configSection(src),
     config_meta: configMeta(src),
   };
-  const control = controlSection(src);
-  if (control !== null) block["control"] = control;
+  // Pithead's model of RigForge >= 1.16: the keys are always there (`null`, `[]` when none).
+  const view = src.record("config_view");
+  const control = src.log.note(
+    "control",
+    controlSection(src),
+    view === null ? src.missing("config_view") : reasonIn(view, "control") ?? "absent",
+  );
+  block["control"] = control;
+  block["control_history"] = control === null ? [] : [control];
+  const running = src.log.note(
+    "xmrig_version_running",
+    facts.version === null ? null : `v${facts.version}`,
+    down ? "not-running" : "corrupt",
+  );
+  const pinned = block["xmrig_version"];
   Object.assign(block, {
+    xmrig_version_running: running,
+    xmrig_version_mismatch: src.log.note(
+      "xmrig_version_mismatch",
+      running === null || typeof pinned !== "string" ? null : !sameVersion(running, pinned),
+      running === null ? src.log.reasons["xmrig_version_running"] ?? null : "absent",
+    ),
+    xmrig_build_matches_pin: src.get(
+      "xmrig_build_matches_pin",
+      "provenance",
+      "xmrig_build_matches_pin",
+      bool,
+    ),
+    control_receiver: controlReceiverSection(src),
     api_version: VERSION,
     snapshot: src.info,
     provenance: provenanceSection(src),
@@ -164,6 +173,7 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
     applied: maskSecrets(src.get(at("applied"), "tune", "applied.raw", obj)),
     target: src.get(at("target"), "tune", "last_run.target", (v) => oneOf(v, TARGETS)),
     last_best_hs: src.get(at("last_best_hs"), "tune", "last_run.best_hs", num),
+    vs_best: vsBest(src, at("vs_best")),
     candidates_tried: src.get(at("candidates_tried"), "tune", "last_run.candidates_tried", int),
     autotune: {
       enabled: src.get(at("autotune.enabled"), "tune", "autotune.enabled", bool),
@@ -177,6 +187,7 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
     },
     last_run: lastRun === null ? null : {
       finished_at: str(lastRun["finished_at"], 64),
+      finished_at_source: oneOf(lastRun["finished_at_source"], TIME_SOURCES),
       mode: oneOf(lastRun["mode"], ["bench", "live"]),
       target_setting: oneOf(lastRun["target_setting"], SETTINGS),
       search: oneOf(lastRun["search"], ["climb", "grid"]),
@@ -190,25 +201,75 @@ export function tuneSection(src: Source, prefix = "tune"): Obj {
   };
 }
 
+/** Live performance against the last tune's best (see `tune_gap.ts`), or `null` + reason. */
+function vsBest(src: Source, path: string): TuneGap | null {
+  const gap = tuneGap(tuneGapInputs(src));
+  return src.log.note(
+    path,
+    typeof gap === "string" ? null : gap,
+    typeof gap === "string" ? gap : null,
+  );
+}
+
+/**
+ * The figures the tune comparison reads from the snapshot's records.
+ *
+ * @param src the snapshot source
+ * @returns the inputs
+ */
+export function tuneGapInputs(src: Source): TuneGapInputs {
+  const tune = src.record("tune");
+  const xmrig = src.record("xmrig_api");
+  const power = src.record("power");
+  return {
+    target: oneOf(dig(tune, "last_run.target"), TARGETS),
+    best_hs: num(dig(tune, "last_run.best_hs")),
+    best_hs_per_watt: num(dig(tune, "last_run.best_hs_per_watt")),
+    hs_15m: num(dig(xmrig, "hashrate.15m")),
+    hs_15m_reason: xmrig === null ? src.missing("xmrig_api") : reasonIn(xmrig, "hashrate.15m"),
+    hs_per_watt_60s: num(dig(power, "paired.hs_per_watt")),
+    hs_per_watt_reason: power === null ? src.missing("power") : reasonIn(power, "paired"),
+  };
+}
+
 const TARGETS = ["perf", "efficiency"] as const;
 const SETTINGS = ["performance", "efficiency"] as const;
 
-function powerSection(src: Source, facts: XmrigFacts): Obj {
+/**
+ * The power section. With the probe's 60 s pair (`power.paired`: XMRig's 60 s hashrate and
+ * RAPL energy over the same 60 s, ending at `window_end`), `watts`, `hashrate_hs` and
+ * `hs_per_watt` all cover that window. Without it, `watts` is the probe interval's average
+ * (`window_s` says how long) and `hs_per_watt` is `null` with the pair's reason: dividing a
+ * hashrate from another moment would be a figure no interval had.
+ */
+function powerSection(src: Source): Obj {
+  const paired = obj(src.record("power")?.["paired"]);
+  const source = src.get("power.source", "power", "source", (v) => oneOf(v, POWER_SOURCES));
+  if (paired !== null) {
+    const field = <T>(key: string, value: T | null) =>
+      src.log.note(`power.${key}`, value, "corrupt");
+    return {
+      watts: field("watts", num(paired["watts"])),
+      hs_per_watt: field("hs_per_watt", num(paired["hs_per_watt"])),
+      window_s: field("window_s", num(paired["window_s"])),
+      source,
+      hs_window: field("hs_window", oneOf(paired["hs_window"], ["60s"])),
+      hashrate_hs: field("hashrate_hs", num(paired["hashrate_hs"])),
+      window_end: field("window_end", str(paired["window_end"], 64)),
+    };
+  }
   const watts = src.get("power.watts", "power", "watts", num);
-  const windowS = src.get("power.window_s", "power", "window_s", num);
-  const pair = windowS === null ? null : matchWindow(windowS, facts.hashrate);
-  const hsPerWatt = pair !== null && watts !== null && watts > 0
-    ? Math.round(pair.hs / watts * 100) / 100
-    : null;
-  // No watts: the watts' reason; else no hashrate yet, or XMRig down: nothing to divide.
-  const why = watts === null ? src.log.reasons["power.watts"] ?? null : "not-running";
+  const why = src.record("power") === null
+    ? src.missing("power")
+    : reasonIn(src.record("power"), "paired") ?? "unreadable";
   return {
     watts,
-    hs_per_watt: src.log.note("power.hs_per_watt", hsPerWatt, why),
-    window_s: windowS,
-    source: src.get("power.source", "power", "source", (v) => oneOf(v, POWER_SOURCES)),
-    hs_window: pair?.window ?? null,
-    hashrate_hs: pair?.hs ?? null,
+    hs_per_watt: src.log.note("power.hs_per_watt", null, why),
+    window_s: src.get("power.window_s", "power", "window_s", num),
+    source,
+    hs_window: null,
+    hashrate_hs: null,
+    window_end: null,
   };
 }
 
@@ -236,11 +297,17 @@ export function watchdogSection(src: Source, prefix = "watchdog"): Obj {
     strikes: src.get(at("strikes"), "watchdog", "strikes", int),
     interval_min: int(src.record("watchdog")?.["interval_min"]),
     thermal_hold_since: str(src.record("watchdog")?.["thermal_hold_since"], 64),
+    thermal_hold_since_source: oneOf(
+      src.record("watchdog")?.["thermal_hold_since_source"],
+      TIME_SOURCES,
+    ),
     temp_source: str(src.record("thermal")?.["source"], 64),
   };
 }
 
 const MODES = ["enabled", "disabled"] as const;
+/** Where a served time came from: today only a file's `mtime` (no content or journal time). */
+const TIME_SOURCES = ["mtime"] as const;
 
 function configSection(src: Source): Obj | null {
   return maskSecrets(src.get("config", "config_view", "config", obj));
@@ -257,6 +324,40 @@ function configMeta(src: Source): Obj {
     source: field("source", oneOf(meta?.["source"], ["control", "local", "restore"])),
     last_change_id: field("last_change_id", str(meta?.["last_change_id"], 64)),
     edited_since_stamp: bool(src.record("config_view")?.["edited_since_stamp"]),
+  };
+}
+
+/** `v6.26.0` and `6.26.0` name the same release. */
+function sameVersion(a: string, b: string): boolean {
+  return a.replace(/^v/, "") === b.replace(/^v/, "");
+}
+
+/**
+ * What RigForge's control receiver answered the probe (`GET /status` on loopback, RigForge's
+ * doctor check 9), read-only: `null` when control is not enabled or RigForge is absent.
+ */
+function controlReceiverSection(src: Source): Obj | null {
+  const r = src.record("control_receiver");
+  if (r === null || bool(r["enabled"]) !== true || bool(r["answers"]) === null) {
+    const why = r === null
+      ? src.missing("control_receiver")
+      : bool(r["enabled"]) !== true
+      ? "absent"
+      : reasonIn(r, "answers") ?? "unreadable";
+    src.log.note("control_receiver", null, why);
+    return null;
+  }
+  const last = obj(r["last"]);
+  return {
+    answers: bool(r["answers"]),
+    http_status: int(r["http_status"]),
+    error: str(r["error"], 64),
+    port: int(r["port"]),
+    last: last === null ? null : {
+      change_id: str(last["change_id"], 64),
+      status: str(last["status"], 32),
+      applied_at: str(last["applied_at"], 64),
+    },
   };
 }
 
@@ -297,32 +398,4 @@ function exposureSection(src: Source): Obj {
     named_tokens: int(e?.["named_tokens"]),
     scoped: bool(e?.["scoped"]),
   };
-}
-
-const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
-
-/**
- * Defence in depth over what the probes already mask: any credential-looking key (`pass`,
- * `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) with a non-empty value,
- * at any depth, becomes `{"__secret__": true}` (Pithead's sentinel).
- *
- * @param value a JSON value
- * @returns a copy with secrets masked (`null` stays `null`)
- */
-export function maskSecrets<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(maskSecrets) as T;
-  const o = obj(value);
-  if (o === null) return value;
-  const out: Obj = {};
-  for (const [key, inner] of Object.entries(o)) {
-    if (key === "__proto__") continue;
-    if (key === "__secret__") {
-      out[key] = inner;
-      continue;
-    }
-    const masked = SECRET_KEY.test(key) && inner !== null && inner !== "" &&
-      !(obj(inner)?.["__secret__"] === true);
-    out[key] = masked ? { __secret__: true } : maskSecrets(inner);
-  }
-  return out as T;
 }

@@ -1,99 +1,13 @@
 /**
- * Defensive field access for the merge. Snapshot records come from a file and are validated
- * only as objects (see `parseSnapshot`), so every leaf is re-checked here: a field of the wrong
- * type reads as `null`, never as a crash or as a wrongly typed value in a response.
+ * Reasons for the merge's `null` leaves: the record's own reason for a field (or its nearest
+ * parent's), and the log that collects them for a response block. The field guards the merge
+ * reads with live in `src/lib/json.ts`.
  *
  * @module
  */
 
-import type { NullReason, Reasons } from "../probe/types.ts";
-
-/** A JSON object read from the snapshot. */
-export type Obj = Record<string, unknown>;
-
-/**
- * The value as an object, or `null`.
- *
- * @param value anything
- * @returns the object (not an array), or `null`
- */
-export function obj(value: unknown): Obj | null {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? value as Obj : null;
-}
-
-/**
- * The value as a finite number, or `null`.
- *
- * @param value anything
- * @returns the number, or `null`
- */
-export function num(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
-/**
- * The value as a safe integer, or `null`.
- *
- * @param value anything
- * @returns the integer, or `null`
- */
-export function int(value: unknown): number | null {
-  return Number.isSafeInteger(value) ? value as number : null;
-}
-
-/**
- * The value as a string (at most `max` characters), or `null`.
- *
- * @param value anything
- * @param max the longest string passed on
- * @returns the string, or `null`
- */
-export function str(value: unknown, max = 256): string | null {
-  return typeof value === "string" ? value.slice(0, max) : null;
-}
-
-/**
- * The value as a boolean, or `null`.
- *
- * @param value anything
- * @returns the boolean, or `null`
- */
-export function bool(value: unknown): boolean | null {
-  return typeof value === "boolean" ? value : null;
-}
-
-/**
- * The value when it is one of `allowed`, else `null`.
- *
- * @param value anything
- * @param allowed the accepted strings
- * @returns the value, or `null`
- */
-export function oneOf<T extends string>(value: unknown, allowed: readonly T[]): T | null {
-  return typeof value === "string" && (allowed as readonly string[]).includes(value)
-    ? value as T
-    : null;
-}
-
-/**
- * The value as an array, or `null`.
- *
- * @param value anything
- * @returns the array, or `null`
- */
-export function arr(value: unknown): unknown[] | null {
-  return Array.isArray(value) ? value : null;
-}
-
-const NULL_REASONS: readonly NullReason[] = [
-  "needs-root",
-  "absent",
-  "unsupported",
-  "unreadable",
-  "corrupt",
-  "timeout",
-  "not-running",
-];
+import { type Obj, obj, oneOf } from "../lib/json.ts";
+import { NULL_REASONS, type NullReason, type Reasons } from "../probe.ts";
 
 /**
  * A record's reason for a field, checked against the known vocabulary; when the field itself

@@ -4,19 +4,23 @@
  *
  * v1.12 keys and sources: `service_active` (service probe, `xmrig.service` active),
  * `hugepages_total` (`/proc/meminfo` `HugePages_Total`, count), `hugepages_1g` (1 GiB pages,
- * count), `governor` (`scaling_governor`; several distinct values are joined with `,`), `msr`
+ * count), `hugepages_pct` (the seed's key: XMRig's own huge-pages allocation % from its log
+ * since the last start), `governor` (`scaling_governor` of the busy, mining CPUs; all CPUs'
+ * when none is busy; several distinct values are joined with `,`), `msr`
  * (`ok`/`fail`/`none` from the MSR verdict), `ram` {modules, channels, mts, rated_mts} (SMBIOS,
  * MT/s), `xmp` (XMP/EXPO profile running), `smt` (`/sys/devices/system/cpu/smt/control`),
  * `firmware` {vendor, board} (`/sys/class/dmi/id`), `clock_pct_of_boost` (busy CPUs' mean clock
- * as % of the boost clock), `throttling` (that % below 75). Where v1.12 wrote a sentinel for
+ * as % of the boost clock), `throttling` (that % below 75); both `null` with `miner-inactive`
+ * while `xmrig.service` is not active (as RigForge v1.12). Where v1.12 wrote a sentinel for
  * "unknown" (0 for RAM, `false` for the service) this writes `null`, with the reason in
  * `rigforge.reasons`.
  *
  * @module
  */
 
-import { MIN_CLOCK_PCT } from "../checks/thresholds.ts";
-import { arr, bool, int, num, type Obj, obj, oneOf, str } from "./fields.ts";
+import { MIN_CLOCK_PCT } from "../rigforge/thresholds.ts";
+import { arr, bool, int, num, type Obj, obj, oneOf, str } from "../lib/json.ts";
+import { reasonIn } from "./fields.ts";
 import type { Source } from "./source.ts";
 
 const MSR_V112: Record<string, "ok" | "fail" | "none"> = {
@@ -35,11 +39,16 @@ const MSR_V112: Record<string, "ok" | "fail" | "none"> = {
  */
 export function healthSection(src: Source, prefix = "health"): Obj {
   const at = (key: string) => prefix === "" ? key : `${prefix}.${key}`;
-  const pct = src.get(at("clock_pct_of_boost"), "cpu", "clock_pct_of_boost", int);
+  const active = src.get(at("service_active"), "service", "xmrig_active", bool);
+  // Clocks judge mining: with xmrig.service known to be stopped there is nothing to judge.
+  const pct = active === false
+    ? src.log.note(at("clock_pct_of_boost"), null, "miner-inactive")
+    : src.get(at("clock_pct_of_boost"), "cpu", "clock_pct_of_boost", int);
   return {
-    service_active: src.get(at("service_active"), "service", "xmrig_active", bool),
+    service_active: active,
     hugepages_total: src.get(at("hugepages_total"), "hugepages", "total", int),
     hugepages_1g: src.get(at("hugepages_1g"), "hugepages", "pages_1g", int),
+    hugepages_pct: hugepagesPct(src, at("hugepages_pct")),
     governor: governor(src, at("governor")),
     msr: msr(src, at("msr")),
     ram: ram(src, at("ram")),
@@ -61,11 +70,33 @@ export function healthSection(src: Source, prefix = "health"): Obj {
   };
 }
 
+/**
+ * The governor of the CPUs that mine (the busy ones); all CPUs' governors when none is busy
+ * (miner stopped). Several distinct values are joined with `,`.
+ */
 function governor(src: Source, path: string): string | null {
-  const list = src.get(path, "cpu", "governors", arr);
+  const busy = arr(src.record("cpu")?.["busy_governors"]);
+  const list = busy ?? src.get(path, "cpu", "governors", arr);
   if (list === null) return null;
   const names = list.filter((g): g is string => typeof g === "string" && g.length <= 32);
   return names.length > 0 ? names.join(",") : src.log.note(path, null, "corrupt");
+}
+
+/**
+ * XMRig's own huge-pages allocation since its last start (`xmrig.log`): the lowest percentage
+ * of its RandomX dataset line and its CPU backend line (doctor check 16 reads the same lines).
+ */
+function hugepagesPct(src: Source, path: string): number | null {
+  const log = src.record("xmrig_log");
+  const pcts = [obj(log?.["dataset"]), obj(log?.["threads"])]
+    .map((line) => int(line?.["pct"]))
+    .filter((p): p is number => p !== null && p >= 0 && p <= 100);
+  if (pcts.length > 0) return Math.min(...pcts);
+  return src.log.note(
+    path,
+    null,
+    log === null ? src.missing("xmrig_log") : reasonIn(log, "dataset") ?? "absent",
+  );
 }
 
 function msr(src: Source, path: string): "ok" | "fail" | "none" | null {
@@ -148,6 +179,10 @@ function msrDetail(src: Source, path: string): Obj {
   return {
     verdict: get("verdict", (v) => oneOf(v, ["applied", "failed", "not-applied", "unverified"])),
     preset: get("preset", text),
+    preset_source: get("preset_source", (v) => oneOf(v, ["log", "cpu"])),
+    cpu_preset: get("cpu_preset", text),
+    rigforge_preset: get("rigforge_preset", text),
+    presets_agree: get("presets_agree", bool),
     module_loaded: get("module_loaded", bool),
     log: log === null ? null : {
       status: get("log.status", (v) => oneOf(v, ["applied", "failed", "none"])),
@@ -166,6 +201,8 @@ function cpu(src: Source, path: string): Obj {
     src.get(`${path}.${key}`, "cpu", field, read);
   return {
     model_name: get("model_name", "model_name", (v) => str(v, 128)),
+    governors: strings(get("governors", "governors", arr)),
+    busy_governors: strings(get("busy_governors", "busy_governors", arr)),
     logical_cpus: get("logical_cpus", "logical_cpus", int),
     boost_khz: get("boost_khz", "boost_khz", int),
     busy_cpus: get("busy_cpus", "busy_cpus", int),
@@ -187,4 +224,8 @@ function services(src: Source, path: string): Obj {
     probe_timer: state("probe_timer"),
     autotune_timer: state("autotune_timer"),
   };
+}
+
+function strings(list: unknown[] | null): string[] | null {
+  return list?.filter((g): g is string => typeof g === "string" && g.length <= 32) ?? null;
 }

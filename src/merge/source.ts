@@ -1,21 +1,27 @@
 /**
- * The merge's view of one snapshot at one moment: which records may be used (none when the
- * snapshot is missing or stale), why a record is unusable, and the `rigforge.snapshot` status.
+ * The merge's view of one snapshot at one moment: which records may be used (every record of
+ * the snapshot there is, fresh or stale: consumers judge its age from `generated_at`; none when
+ * it is missing), why a record is unusable, and the `rigforge.snapshot` status.
  *
  * @module
  */
 
-import type { ProbeRecords } from "../probe/mod.ts";
-import type { NullReason } from "../probe/types.ts";
-import { parseTime, type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
-import { int, num, type Obj, obj, reasonIn, type ReasonLog, reasonLog } from "./fields.ts";
+import type { NullReason, ProbeRecords } from "../probe.ts";
+import { parseTime } from "../lib/time.ts";
+import { type Snapshot, type SnapshotFileError, STALE_INTERVALS } from "../snapshot.ts";
+import { int, num, type Obj, obj } from "../lib/json.ts";
+import { reasonIn, type ReasonLog, reasonLog } from "./fields.ts";
 
 /** Freshness of the snapshot as judged at request time. */
 export type SnapshotStatus = "fresh" | "stale" | "missing";
 
 /** `rigforge.snapshot`: how old the probe data is and whether it is used. */
 export interface SnapshotInfo {
-  /** `fresh`; `stale` when older than 3 probe intervals (its data is then not served); `missing`. */
+  /**
+   * `fresh`; `stale` when older than 3 probe intervals (its data is still served, with its own
+   * `generated_at`: consumers such as Pithead judge the age); `missing` (no snapshot or none
+   * readable: values are then `null` with reason `not-running`).
+   */
   status: SnapshotStatus;
   /** Seconds since the snapshot was generated (whole seconds), `null` when missing. */
   age_s: number | null;
@@ -40,15 +46,15 @@ export interface Source {
   /** The reason log for the block being built. */
   log: ReasonLog;
   /**
-   * A probe record when usable (fresh snapshot, record present).
+   * A probe record when present in the snapshot (fresh or stale).
    *
    * @param name the probe name
    * @returns the record as an untrusted object, or `null`
    */
   record(name: keyof ProbeRecords): Obj | null;
   /**
-   * Why a probe's record is unusable: `not-running` (snapshot missing or stale: the probe
-   * timer is not producing), else the probe's failure reason.
+   * Why a probe's record is unusable: `not-running` (snapshot missing: the probe timer is not
+   * producing), else the probe's failure reason.
    *
    * @param name the probe name
    * @returns the reason
@@ -125,7 +131,8 @@ export function sourceOf(
   readError: SnapshotFileError | null = null,
 ): Source {
   const info = snapshotInfo(snapshot, now, readError);
-  const usable = info.status === "fresh" ? obj(snapshot?.records) : null;
+  // A stale snapshot's values are still the newest truth there is; only a missing one is none.
+  const usable = info.status === "missing" ? null : obj(snapshot?.records);
   const failures = obj(snapshot?.failures);
   const log = reasonLog();
   const record = (name: keyof ProbeRecords): Obj | null => obj(usable?.[name]);

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { dropControl } from "../lib/text.ts";
+
 /** Metric types used by rigforge-api. An `info` metric is written as a gauge of 1 in 0.0.4. */
 export type MetricKind = "gauge" | "counter" | "info";
 
@@ -96,8 +98,7 @@ export function formatValue(value: number): string {
  * @returns the escaped value, without the surrounding quotes
  */
 export function escapeLabelValue(value: string): string {
-  // deno-lint-ignore no-control-regex
-  const clean = value.replace(/[\u0000-\u0009\u000b-\u001f\u007f]/g, "");
+  const clean = value.split("\n").map((line) => dropControl(line)).join("\n");
   return Array.from(clean).slice(0, MAX_LABEL_VALUE).join("")
     .replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

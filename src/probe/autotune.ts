@@ -9,8 +9,10 @@
  * @module
  */
 
-import { configSecrets, redactSecrets } from "./config_canonical.ts";
-import { isObj, parseJson } from "./json.ts";
+import { dropControl, stripAnsi } from "../lib/text.ts";
+import { configSecrets } from "./config_canonical.ts";
+import { redactSecrets } from "../lib/secrets.ts";
+import { isObject, parseJson } from "../lib/json.ts";
 import { exists, machinePath } from "./read.ts";
 import {
   lastValue,
@@ -19,7 +21,7 @@ import {
   parseUnitFile,
   readUnit,
 } from "./systemd_unit.ts";
-import { isoSeconds } from "./time.ts";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import { TUNE_TARGETS } from "./tune_files.ts";
 import type { CommandResult, NullReason, ProbeContext, Reasons } from "./types.ts";
 
@@ -77,10 +79,6 @@ const journalCache = new Map<string, { key: string; at: number; recent: Autotune
 const TIMER_UNIT = "/etc/systemd/system/rigforge-autotune.timer";
 const SERVICE_UNIT = "/etc/systemd/system/rigforge-autotune.service";
 
-// deno-lint-ignore no-control-regex
-const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]/g;
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g;
 const PREFIX = /^\s*(?:\[(?:INFO|WARN|WARNING|ERROR|OK|DEBUG)\]\s*)?autotune:\s*/i;
 const NUM = "([0-9]+(?:\\.[0-9]+)?)";
 
@@ -123,9 +121,9 @@ function scoreField(unit: string | undefined): "hs_per_watt" | "hashrate" {
  */
 export function parseDecision(line: string, timeUs: string | number): AutotuneDecision | null {
   const us = typeof timeUs === "number" ? timeUs : /^\d{1,17}$/.test(timeUs) ? Number(timeUs) : NaN;
-  const time = isoSeconds(us / 1000);
+  const time = isoSecondsOrNull(us / 1000);
   if (time === null) return null;
-  const clean = line.replace(ANSI, "").replace(/\t/g, " ").replace(CONTROL, "").trim();
+  const clean = dropControl(stripAnsi(line).replace(/\t/g, " ")).trim();
   const prefix = PREFIX.exec(clean);
   if (prefix === null) return null;
   const text = clean.slice(prefix[0].length).trim().slice(0, 500);
@@ -183,7 +181,7 @@ export function parseJournalDecisions(stdout: string, max = MAX_DECISIONS): Auto
   for (const line of stdout.split("\n")) {
     if (line.trim() === "") continue;
     const entry = parseJson(line);
-    if (!isObj(entry)) continue;
+    if (!isObject(entry)) continue;
     const message = messageText(entry["MESSAGE"]);
     const ts = entry["__REALTIME_TIMESTAMP"];
     if (message === null || (typeof ts !== "string" && typeof ts !== "number")) continue;
@@ -268,7 +266,7 @@ export async function collectAutotune(
   const timerText = await readUnit(ctx, TIMER_UNIT);
   const timer = timerText === null ? null : parseUnitFile(timerText);
   const schedule = timer === null ? null : lastValue(timer, "Timer", "OnCalendar");
-  state.schedule = schedule === null ? null : schedule.replace(CONTROL, "").slice(0, 128);
+  state.schedule = schedule === null ? null : dropControl(schedule).slice(0, 128);
   if (state.schedule === null) {
     reasons["autotune.schedule"] = timer === null ? "unreadable" : "absent";
   }

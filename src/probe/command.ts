@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes } from "../lib/read.ts";
 import type { CommandResult, CommandRunner } from "./types.ts";
 
 /**
@@ -55,23 +56,13 @@ export async function runCommand(
     const status = await child.status;
     const result: CommandResult = {
       code: timedOut ? null : status.code,
-      stdout: new TextDecoder().decode(concat(chunks)),
+      stdout: new TextDecoder().decode(concatBytes(chunks)),
       failure: timedOut ? "timeout" : null,
     };
     return result;
   } finally {
     clearTimeout(timer);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /**

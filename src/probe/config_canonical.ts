@@ -4,15 +4,17 @@
  * validated config, pool secrets masked for display, the canonical text (`jq -S .`) and
  * revision hash, and the redaction of every configured credential from free text. Pure.
  *
- * Masking: a pool's `pass` and `tls-fingerprint` (at any depth) become `{"__secret__": true}`
- * when they hold a value; `null` and `""` stay as they are, because "no password" / "no pin" is
- * configuration, not a secret, and Pithead needs to tell "unset" from "set but hidden".
+ * Masking is `maskSecrets` of `src/lib/secrets.ts`: every credential at any
+ * depth becomes `{"__secret__": true}`; `null` and `""` stay as they are, because "no password" /
+ * "no pin" is configuration, not a secret, and Pithead needs to tell "unset" from "set but
+ * hidden".
  *
  * @module
  */
 
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { AutotuneSetting, RigforgeConfig } from "../rigforge/config.ts";
+import { deriveBearerHex, isSecretKey, urlPasswords } from "../lib/secrets.ts";
 
 /** The writable config, canonical vocabulary (`perf` is already `performance`). */
 export interface WritableConfig {
@@ -30,11 +32,6 @@ export interface WritableConfig {
   watchdog_interval_min: number;
 }
 
-/** The sentinel Pithead understands for a masked secret. */
-export const SECRET = Object.freeze({ __secret__: true });
-
-const SECRET_KEYS = new Set(["pass", "tls-fingerprint"]);
-
 /**
  * The writable config from the validated config (pure). Pools are deep copies of what the
  * operator wrote; secrets are NOT masked here (the revision hashes them).
@@ -51,23 +48,6 @@ export function writableConfig(config: RigforgeConfig): WritableConfig {
     watchdog: config.watchdog,
     watchdog_interval_min: config.watchdogIntervalMin,
   };
-}
-
-/**
- * Masks pool secrets at any depth: every `pass` and `tls-fingerprint` key whose value is not
- * `null` or `""` becomes `{"__secret__": true}` (pure; returns a copy).
- *
- * @param value any JSON value
- * @returns the masked copy
- */
-export function maskSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskSecrets);
-  if (value === null || typeof value !== "object") return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEYS.has(key) && v !== null && v !== "" ? { ...SECRET } : maskSecrets(v);
-  }
-  return out;
 }
 
 /** Compares strings by Unicode code point, as jq sorts keys (UTF-8 byte order). */
@@ -163,41 +143,43 @@ export function configRevision(config: RigforgeConfig): string {
 }
 
 /**
- * Replaces every occurrence of each secret (3 characters or longer; longest first) with
- * `[redacted]`.
+ * The config's tokens (`ACCESS_TOKEN`, the `ACCESS_TOKENS` values) and their derived read
+ * bearers: the values masked wherever a string equals one (`maskSecrets`'s `known`).
  *
- * @param text free text from a file or a journal line
- * @param secrets values that must never appear (see {@link configSecrets})
- * @returns the text without them
+ * @param config the validated config, or `null`
+ * @returns the token strings
  */
-export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  const sorted = [...secrets].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
-  for (const secret of sorted) out = out.split(secret).join("[redacted]");
+export function configTokens(config: RigforgeConfig | null): string[] {
+  if (config === null) return [];
+  const out: string[] = [];
+  for (const token of [config.accessToken, ...Object.values(config.accessTokens)]) {
+    if (token !== null) out.push(token, deriveBearerHex(token));
+  }
   return out;
 }
 
 /**
  * Every credential the config holds, for redaction of free text: `ACCESS_TOKEN`, the
  * `ACCESS_TOKENS` values, the read bearers derived from them
- * (HMAC-SHA256(token, "rigforge:api-read:v1"), hex), and every pool `pass`/`tls-fingerprint`.
+ * (HMAC-SHA256(token, "rigforge:api-read:v1"), hex), every pool value under a secret key
+ * (`isSecretKey` in `src/lib/secrets.ts`) and every URL userinfo password.
  *
  * @param config the validated config, or `null`
  * @returns the secret strings
  */
 export function configSecrets(config: RigforgeConfig | null): string[] {
   if (config === null) return [];
-  const out: string[] = [];
-  const tokens = [config.accessToken, ...Object.values(config.accessTokens)];
-  for (const token of tokens) {
-    if (token === null) continue;
-    out.push(token, createHmac("sha256", token).update("rigforge:api-read:v1").digest("hex"));
-  }
+  const out = configTokens(config);
+  const collect = (value: unknown): void => {
+    if (typeof value === "string" || typeof value === "number") out.push(String(value));
+    else if (value !== null && typeof value === "object") Object.values(value).forEach(collect);
+  };
   const walk = (value: unknown): void => {
-    if (Array.isArray(value)) value.forEach(walk);
+    if (typeof value === "string") out.push(...urlPasswords(value));
+    else if (Array.isArray(value)) value.forEach(walk);
     else if (value !== null && typeof value === "object") {
       for (const [key, v] of Object.entries(value)) {
-        if (SECRET_KEYS.has(key) && typeof v === "string") out.push(v);
+        if (isSecretKey(key, v)) collect(v);
         else walk(v);
       }
     }

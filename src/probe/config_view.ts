@@ -10,30 +10,19 @@
  */
 
 import { join } from "node:path";
+import { collapseControl } from "../lib/text.ts";
+import { maskSecrets, redactSecrets } from "../lib/secrets.ts";
 import {
   configRevision,
   configSecrets,
-  maskSecrets,
-  redactSecrets,
+  configTokens,
   sortKeys,
   writableConfig,
 } from "./config_canonical.ts";
-import { absentOrCorrupt, mergeReasons, parseObject } from "./json.ts";
+import { parseObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
-
-export {
-  canonicalJson,
-  configRevision,
-  configSecrets,
-  jqNumber,
-  maskSecrets,
-  redactSecrets,
-  SECRET,
-  sortKeys,
-  type WritableConfig,
-  writableConfig,
-} from "./config_canonical.ts";
 
 /** Provenance of the current config. */
 export interface ConfigMeta {
@@ -138,9 +127,6 @@ export function parseConfigMeta(text: string): {
   };
 }
 
-// deno-lint-ignore no-control-regex
-const CONTROL_CHARS = /[\x00-\x1f\x7f]+/g;
-
 /**
  * Parses RigForge's control status record (`/var/lib/rigforge-control/status.json`). The free
  * text `reason` has control characters collapsed, is cut to 300 characters and has every
@@ -162,7 +148,7 @@ export function parseControlStatus(
   let reason: string | null = null;
   const raw = obj["reason"];
   if (typeof raw === "string" && raw.trim() !== "") {
-    reason = redactSecrets(raw, secrets).replace(CONTROL_CHARS, " ").trim().slice(0, 300);
+    reason = collapseControl(redactSecrets(raw, secrets)).trim().slice(0, 300);
   } else reasons["reason"] = raw === undefined || raw === null || raw === "" ? "absent" : "corrupt";
   return {
     value: {
@@ -210,7 +196,10 @@ export async function collectConfigView(ctx: ProbeContext): Promise<ConfigViewRe
   if (config === null) {
     reasons["config"] = reasons["config_meta"] = reasons["edited_since_stamp"] = "absent";
   } else {
-    record.config = sortKeys(maskSecrets(writableConfig(config))) as Record<string, unknown>;
+    // tokens are masked wherever a string equals one (a pool `user` excepted: see secrets.ts)
+    const tokens = configTokens(config);
+    const masked = maskSecrets(writableConfig(config), tokens);
+    record.config = sortKeys(masked) as Record<string, unknown>;
     if (config.maxTempC === null) reasons["config.max_temp_c"] = "absent";
     const revision = configRevision(config);
     const cm: ConfigMeta = { revision, changed_at: null, source: null, last_change_id: null };

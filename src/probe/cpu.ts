@@ -20,16 +20,8 @@
  * @module
  */
 
-import {
-  type CpuTimes,
-  failed,
-  type Load,
-  measureLoad,
-  put,
-  readParsed,
-  type Result,
-  value,
-} from "./cpu_load.ts";
+import { dropControl } from "../lib/text.ts";
+import { type CpuTimes, type Load, measureLoad, readParsed } from "./cpu_load.ts";
 import {
   countNodes,
   type Cpufreq,
@@ -39,15 +31,8 @@ import {
   readSmt,
   readThrottle,
 } from "./cpu_sysfs.ts";
+import { failed, put, type Result, value } from "./result.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
-
-export {
-  type CpuTimes,
-  cpuUtilisation,
-  parseProcStat,
-  parseUptime,
-  type Utilisation,
-} from "./cpu_load.ts";
 
 /** What the first `/proc/cpuinfo` entry says the CPU is. Reused by the MSR probe. */
 export interface CpuIdentity {
@@ -77,6 +62,11 @@ export interface CpuRecord extends CpuIdentity {
   hypervisor: boolean | null;
   /** Distinct `scaling_governor` values over all CPUs, sorted. */
   governors: string[] | null;
+  /**
+   * Distinct `scaling_governor` values over the busy CPUs only (the ones mining), sorted;
+   * `not-running` when no CPU is busy.
+   */
+  busy_governors: string[] | null;
   /** Mean `scaling_cur_freq` over all CPUs, kHz (floored). */
   cur_freq_khz_mean: number | null;
   /** Highest `scaling_cur_freq`, kHz. */
@@ -99,7 +89,10 @@ export interface CpuRecord extends CpuIdentity {
   smt: { control: string | null; active: boolean | null };
   /** Number of `/sys/devices/system/node/node[0-9]*` directories. */
   numa_nodes: number | null;
-  /** The model is an EPYC and there is exactly one NUMA node (NPS1; NPS4 mines faster). */
+  /**
+   * The model is an EPYC and there is exactly one NUMA node (NPS1; NPS4 mines faster).
+   * `null` with `virtual-machine` in a VM (the host's NUMA setup is not visible).
+   */
   epyc_nps1_suspect: boolean | null;
   /** The raw readings this pass ended with, for the next pass's window. */
   counters: { uptime_s: number | null; cpu_times: CpuTimes | null };
@@ -150,8 +143,7 @@ function decimal(value: string | undefined, key: string): number | null {
 
 /** Drops control characters (terminal escapes) and caps the length of a kernel-supplied string. */
 function printable(value: string | undefined): string | null {
-  // deno-lint-ignore no-control-regex
-  const clean = value?.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 256);
+  const clean = value === undefined ? undefined : dropControl(value).trim().slice(0, 256);
   return clean ? clean : null;
 }
 
@@ -161,6 +153,7 @@ function floorMean(values: readonly number[]): number {
 
 interface Clocks {
   governors: Result<string[]>;
+  busyGovernors: Result<string[]>;
   curMean: Result<number>;
   curMax: Result<number>;
   boost: Result<number>;
@@ -181,6 +174,16 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     util.ok ? Object.keys(util.value.busy).filter((cpu) => util.value.busy[cpu]! >= 0.5) : [],
   );
   const busyCurs = freq.flatMap((f) => busy.has(f.cpu) && f.cur.ok ? [f.cur.value] : []);
+  const busyGovs = freq.flatMap((f) => busy.has(f.cpu) && f.governor.ok ? [f.governor.value] : []);
+  const busyGovernors: Result<string[]> = !govs.ok
+    ? govs
+    : !util.ok
+    ? util
+    : busy.size === 0
+    ? failed("not-running")
+    : busyGovs.length === 0
+    ? failed("absent")
+    : value([...new Set(busyGovs)].sort());
   const busyMean: Result<number> = !curs.ok
     ? curs
     : !util.ok
@@ -200,6 +203,7 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     : failed("corrupt");
   return {
     governors: govs.ok ? value([...new Set(govs.value)].sort()) : govs,
+    busyGovernors,
     curMean: curs.ok ? value(floorMean(curs.value)) : curs,
     curMax: curs.ok ? value(Math.max(...curs.value)) : curs,
     boost,
@@ -229,7 +233,10 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     return v === null ? failed("absent") : value(v);
   };
   const modelName = field((i) => i.model_name);
-  const nps1: Result<boolean> = !modelName.ok
+  const hypervisor = field((i) => i.hypervisor);
+  const nps1: Result<boolean> = hypervisor.ok && hypervisor.value
+    ? failed("virtual-machine")
+    : !modelName.ok
     ? modelName
     : !nodes.ok
     ? nodes
@@ -241,8 +248,9 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     family: put(reasons, "family", field((i) => i.family)),
     model: put(reasons, "model", field((i) => i.model)),
     logical_cpus: put(reasons, "logical_cpus", field((i) => i.processors)),
-    hypervisor: put(reasons, "hypervisor", field((i) => i.hypervisor)),
+    hypervisor: put(reasons, "hypervisor", hypervisor),
     governors: put(reasons, "governors", c.governors),
+    busy_governors: put(reasons, "busy_governors", c.busyGovernors),
     cur_freq_khz_mean: put(reasons, "cur_freq_khz_mean", c.curMean),
     cur_freq_khz_max: put(reasons, "cur_freq_khz_max", c.curMax),
     boost_khz: put(reasons, "boost_khz", c.boost),

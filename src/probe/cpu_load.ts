@@ -13,8 +13,9 @@
  * @module
  */
 
-import { machinePath, type ReadResult, readText } from "./read.ts";
-import type { NullReason, PreviousCounters, ProbeContext, Reasons } from "./types.ts";
+import { machinePath, readText } from "./read.ts";
+import { failed, type Result, value } from "./result.ts";
+import type { PreviousCounters, ProbeContext } from "./types.ts";
 
 /** Per-CPU jiffies: `cpuN` → [busy, total]. */
 export type CpuTimes = Record<string, [number, number]>;
@@ -104,43 +105,6 @@ export function cpuUtilisation(earlier: CpuTimes | null, later: CpuTimes): Utili
 
 function clamp01(x: number): number {
   return Math.min(1, Math.max(0, x));
-}
-
-/** A value or why there is none (the bounded readers' result shape). */
-export type Result<T> = ReadResult<T>;
-
-/**
- * Wraps a value as a successful result.
- *
- * @param v the value
- * @returns `{ ok: true, value: v }`
- */
-export function value<T>(v: T): Result<T> {
-  return { ok: true, value: v };
-}
-
-/**
- * A failed result.
- *
- * @param reason why there is no value
- * @returns `{ ok: false, reason }`
- */
-export function failed(reason: NullReason): Result<never> {
-  return { ok: false, reason };
-}
-
-/**
- * A record field's value, or `null` with its reason recorded under `path`.
- *
- * @param reasons the record's reasons map, updated in place
- * @param path the field's dotted path
- * @param result the field's result
- * @returns the value or `null`
- */
-export function put<T>(reasons: Reasons, path: string, result: Result<T>): T | null {
-  if (result.ok) return result.value;
-  reasons[path] = result.reason;
-  return null;
 }
 
 /**

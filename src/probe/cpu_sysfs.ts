@@ -16,7 +16,8 @@
  * @module
  */
 
-import { failed, type Result, value } from "./cpu_load.ts";
+import { closeQuietly } from "../lib/read.ts";
+import { failed, type Result, value } from "./result.ts";
 import { listDir, machinePath, readAttribute, reasonOf } from "./read.ts";
 import type { NullReason, ProbeContext } from "./types.ts";
 
@@ -63,11 +64,7 @@ async function readOnce(path: string): Promise<Result<string>> {
   } catch (error) {
     return failed(reasonOf(error));
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 

@@ -27,6 +27,13 @@ export interface ExposureRecord {
   scoped: boolean | null;
   /** Whether RigForge's writable control path (`control`, port `control_port`) is enabled. */
   control: boolean | null;
+  /**
+   * Whether a token (`ACCESS_TOKEN` or a value of `ACCESS_TOKENS`) equals a value the API
+   * serves to its readers: a pool `user` (whole, or the stratum name before `+`) or a pool
+   * `rig-id` (XMRig's `worker_id`). True in Pithead's `name` mode, where the token is then
+   * public to anyone who may read the feed. Which token it is never appears.
+   */
+  token_public: boolean | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
 }
@@ -50,6 +57,7 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
         "allow_from",
         "scoped",
         "control",
+        "token_public",
       ]
     ) {
       reasons[key] = "absent";
@@ -63,6 +71,7 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
       allow_from: null,
       scoped: null,
       control: null,
+      token_public: null,
       reasons,
     };
   }
@@ -76,6 +85,7 @@ export function exposureOf(config: ProbeContext["config"]): ExposureRecord {
     allow_from: allow,
     scoped: allow.length > 0,
     control: config.control,
+    token_public: tokenPublic(config),
     reasons: config.api === null ? { api: "absent" } : {},
   };
 }
@@ -85,3 +95,19 @@ export const exposureProbe: Probe<ExposureRecord> = {
   name: "exposure",
   collect: (ctx) => Promise.resolve(exposureOf(ctx.config)),
 };
+
+/** Whether a token equals a pool `user` (or its stratum name before `+`) or a pool `rig-id`. */
+function tokenPublic(config: NonNullable<ProbeContext["config"]>): boolean {
+  const tokens = new Set(
+    [config.accessToken, ...Object.values(config.accessTokens)].filter((t) => t !== null),
+  );
+  if (tokens.size === 0) return false;
+  for (const pool of config.pools) {
+    for (const key of ["user", "rig-id"]) {
+      const value = pool[key];
+      if (typeof value !== "string") continue;
+      if (tokens.has(value) || tokens.has(value.split("+")[0] ?? value)) return true;
+    }
+  }
+  return false;
+}

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { dropControl } from "../lib/text.ts";
 import { machinePath, readAttribute } from "./read.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -53,8 +54,7 @@ export const DMI_FIELDS = [
  * @returns the cleaned string, or `null` when nothing printable remains
  */
 export function cleanDmiString(raw: string): string | null {
-  // deno-lint-ignore no-control-regex
-  const clean = raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").trim().slice(0, 128);
+  const clean = dropControl(raw).trim().slice(0, 128);
   return clean === "" ? null : clean;
 }
 

@@ -20,7 +20,8 @@
 
 import { join } from "node:path";
 import { parseCpuinfo } from "./cpu.ts";
-import { LOG_TAIL_BYTES, type MsrLogStatus, parseMsrLog, readTail } from "./msr_log.ts";
+import { LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
+import { type MsrLogStatus, parseMsrLog } from "./msr_log.ts";
 import {
   checkRegister,
   MSR_DEVICE,
@@ -34,29 +35,6 @@ import {
 import { exists, machinePath, readText } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-export {
-  LOG_TAIL_BYTES,
-  MAX_LOG_LINE,
-  type MsrLogStatus,
-  parseMsrLog,
-  readTail,
-} from "./msr_log.ts";
-export {
-  checkRegister,
-  hex64,
-  MSR_DEVICE,
-  MSR_IMAGE_STRIDE,
-  msrOffset,
-  type MsrPreset,
-  type MsrReadback,
-  type MsrRegister,
-  PRESET_REGISTERS,
-  presetFor,
-  readRegisters,
-  type RegisterCheck,
-  summariseReadback,
-} from "./msr_registers.ts";
-
 const PRESETS = new Set<string>(Object.keys(PRESET_REGISTERS));
 
 /** Overall MSR verdict. */
@@ -66,8 +44,25 @@ export type MsrVerdict = "applied" | "failed" | "not-applied" | "unverified";
 export interface MsrRecord {
   /** The msr driver is present: `/sys/module/msr` or `/dev/cpu/0/msr` exists (built-in too). */
   module_loaded: boolean | null;
-  /** The preset this CPU needs ({@link presetFor}); the log's when `/proc/cpuinfo` is unusable. */
+  /**
+   * The preset the registers are read back against: the one XMRig's log says it applied since
+   * its last start; when the log names none, {@link cpu_preset}.
+   */
   preset: MsrPreset | null;
+  /** Where {@link preset} came from: `log` (XMRig's success line) or `cpu` (XMRig's rules). */
+  preset_source: "log" | "cpu" | null;
+  /** The preset XMRig 6.26.0 picks for this CPU ({@link presetFor} over `/proc/cpuinfo`). */
+  cpu_preset: MsrPreset | null;
+  /**
+   * RigForge's root-side preset, `<worker root>/.rigforge-msr-preset` (written by `msr-apply`
+   * only when `miner_user` is set; doctor check 5). `null` with reason `absent` when no file.
+   */
+  rigforge_preset: string | null;
+  /**
+   * Whether the known presets (log, CPU rule, RigForge's file) all name the same preset;
+   * `null` when fewer than two are known.
+   */
+  presets_agree: boolean | null;
   /** XMRig's log verdict since its last start. */
   log: MsrLogStatus | null;
   /** The preset's registers read back on CPU 0 (root only). */
@@ -120,6 +115,40 @@ async function collectPreset(ctx: ProbeContext, reasons: Reasons): Promise<MsrPr
     reasons["preset"] = "corrupt";
     return null;
   }
+}
+
+/** RigForge's root-side preset file, under the worker root. */
+export const RIGFORGE_PRESET_FILE = ".rigforge-msr-preset";
+
+async function collectRigforgePreset(ctx: ProbeContext, reasons: Reasons): Promise<string | null> {
+  const worker = ctx.rigforge?.workerRoot ?? null;
+  if (worker === null) {
+    reasons["rigforge_preset"] = "absent";
+    return null;
+  }
+  const text = await readText(join(worker, RIGFORGE_PRESET_FILE), { isRoot: ctx.isRoot });
+  if (!text.ok) {
+    reasons["rigforge_preset"] = text.reason;
+    return null;
+  }
+  const name = text.value.trim();
+  if (!PRESETS.has(name)) {
+    reasons["rigforge_preset"] = "corrupt";
+    return null;
+  }
+  return name;
+}
+
+/**
+ * Whether the presets named by XMRig's log, XMRig's CPU rule and RigForge's file agree.
+ *
+ * @param names the known presets (`null`: not known)
+ * @returns `true`/`false`, or `null` when fewer than two are known
+ */
+export function presetsAgree(names: readonly (string | null)[]): boolean | null {
+  const known = names.filter((n): n is string => n !== null);
+  if (known.length < 2) return null;
+  return known.every((n) => n === known[0]);
 }
 
 async function collectLog(ctx: ProbeContext, reasons: Reasons): Promise<MsrLogStatus | null> {
@@ -180,18 +209,38 @@ async function collectReadback(
  */
 async function collectMsr(ctx: ProbeContext): Promise<MsrRecord> {
   const reasons: Reasons = {};
-  const [module_loaded, detected, log] = await Promise.all([
+  const [module_loaded, cpuPreset, log, rigforgePreset] = await Promise.all([
     collectModule(ctx, reasons),
     collectPreset(ctx, reasons),
     collectLog(ctx, reasons),
+    collectRigforgePreset(ctx, reasons),
   ]);
-  let preset = detected;
-  if (preset === null && log !== null && log.preset !== null && PRESETS.has(log.preset)) {
-    preset = log.preset as MsrPreset;
+  if (cpuPreset === null) reasons["cpu_preset"] = reasons["preset"] ?? "absent";
+  // The reference is what XMRig says it applied; only without that line, XMRig's own rule.
+  const logPreset = log?.preset ?? null;
+  let preset = cpuPreset;
+  let preset_source: MsrRecord["preset_source"] = cpuPreset === null ? null : "cpu";
+  if (logPreset !== null && PRESETS.has(logPreset)) {
+    preset = logPreset as MsrPreset;
+    preset_source = "log";
     delete reasons["preset"];
   }
+  if (preset_source === null) reasons["preset_source"] = reasons["preset"] ?? "absent";
+  const presets_agree = presetsAgree([logPreset, cpuPreset, rigforgePreset]);
+  if (presets_agree === null) reasons["presets_agree"] = "absent";
   const readback = await collectReadback(ctx, preset, reasons);
-  return { module_loaded, preset, log, readback, verdict: msrVerdict(log, readback), reasons };
+  return {
+    module_loaded,
+    preset,
+    preset_source,
+    cpu_preset: cpuPreset,
+    rigforge_preset: rigforgePreset,
+    presets_agree,
+    log,
+    readback,
+    verdict: msrVerdict(log, readback),
+    reasons,
+  };
 }
 
 /** The MSR probe (`msr` in the snapshot). Register read-back only as root. */

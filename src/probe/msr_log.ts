@@ -1,13 +1,11 @@
 /**
  * XMRig's own verdict on the MSR mod, from its log `<worker root>/xmrig.log`: the last MSR line
- * since the last start banner. Only the last {@link LOG_TAIL_BYTES} are read, because RigForge
- * appends the log across restarts (up to ~50 MB).
+ * since the last start banner (the tail is read by `log_tail.ts`).
  *
  * @module
  */
 
-import { reasonOf } from "./read.ts";
-import type { NullReason } from "./types.ts";
+import { clip, linesSinceLastStart } from "./log_tail.ts";
 
 /** What XMRig's log says about the MSR mod since its last start. */
 export interface MsrLogStatus {
@@ -19,13 +17,6 @@ export interface MsrLogStatus {
   line: string | null;
 }
 
-/** The longest log line returned in {@link MsrLogStatus.line}. */
-export const MAX_LOG_LINE = 200;
-/** How much of the end of `xmrig.log` is read, in bytes. */
-export const LOG_TAIL_BYTES = 1024 * 1024;
-
-/** XMRig's start banner line (`* ABOUT        XMRig/6.26.0 gcc/12.2.0 ...`), printed at each start. */
-const BANNER = " * ABOUT";
 const SUCCESS = /register values for "([A-Za-z0-9_]{1,32})" preset have been set successfully/;
 const FAILURES = [
   "FAILED TO APPLY MSR MOD",
@@ -33,8 +24,6 @@ const FAILURES = [
   "cannot read MSR",
   "msr kernel module is not available",
 ];
-// deno-lint-ignore no-control-regex
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /**
  * Reads XMRig's verdict on the MSR mod from its log text. Only lines after the last start
@@ -58,77 +47,4 @@ export function parseMsrLog(text: string): MsrLogStatus {
     }
   }
   return status;
-}
-
-/**
- * The lines of an XMRig log written since its last start: after the last line containing the
- * start banner ` * ABOUT` (or all lines when the tail holds no banner), ANSI colour codes removed.
- *
- * @param text the log (or its tail)
- * @returns the lines since the last start
- */
-export function linesSinceLastStart(text: string): string[] {
-  const lines = text.split("\n").map((line) => line.replace(ANSI, ""));
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (lines[i]!.includes(BANNER)) return lines.slice(i + 1);
-  }
-  return lines;
-}
-
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/g;
-
-/**
- * A log line as reported: trimmed, control characters (left after ANSI stripping) shown as
- * `.`, at most {@link MAX_LOG_LINE} characters.
- *
- * @param line the raw line
- * @returns the line to report
- */
-export function clip(line: string): string {
-  return line.trim().replace(CONTROL, ".").slice(0, MAX_LOG_LINE);
-}
-
-/**
- * Reads the last `maxBytes` of a regular file with one positioned read, dropping the partial
- * first line when the tail starts mid-file. Not a regular file (a FIFO, a device) →
- * `unreadable`.
- *
- * @param path the file
- * @param maxBytes how much of the end to read
- * @param isRoot whether the process is root
- * @returns the text, or a reason
- */
-export async function readTail(
-  path: string,
-  maxBytes: number,
-  isRoot: boolean,
-): Promise<{ ok: true; value: string } | { ok: false; reason: NullReason }> {
-  let file: Deno.FsFile | undefined;
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) return { ok: false, reason: "unreadable" };
-    file = await Deno.open(path, { read: true });
-    const size = (await file.stat()).size;
-    const start = Math.max(0, size - maxBytes);
-    const buffer = new Uint8Array(size - start);
-    await file.seek(start, Deno.SeekMode.Start);
-    let filled = 0;
-    while (filled < buffer.length) {
-      const n = await file.read(buffer.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-    let text = new TextDecoder().decode(buffer.subarray(0, filled));
-    if (start > 0) text = text.slice(text.indexOf("\n") + 1);
-    return { ok: true, value: text };
-  } catch (error) {
-    return { ok: false, reason: reasonOf(error, isRoot) };
-  } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
-  }
 }

@@ -64,10 +64,14 @@ export const PRESET_REGISTERS: Readonly<Record<MsrPreset, readonly MsrRegister[]
 };
 
 /**
- * The preset XMRig picks for a CPU (RigForge's `_msr_detect_preset`): AuthenticAMD family 23
- * (0x17) → `ryzen_17h`; family 25 (0x19) models 96-127 (0x60-0x7f) → `ryzen_19h_zen4`, other
- * family 25 models → `ryzen_19h`; family 26 (0x1a) → `ryzen_1Ah_zen5`; GenuineIntel →
- * `intel`; anything else → `none`.
+ * The preset XMRig 6.26.0 picks for a CPU: AuthenticAMD family 23 (0x17) → `ryzen_17h`;
+ * family 25 (0x19) models 97 (0x61) and 117 (0x75) → `ryzen_19h_zen4`, every other family 25
+ * model → `ryzen_19h`; family 26 (0x1a) → `ryzen_1Ah_zen5`; GenuineIntel → `intel`; anything
+ * else → `none`. Source: XMRig v6.26.0 `src/backend/cpu/platform/BasicCpuInfo.cpp`, the
+ * `case 0x19:` branch of the AMD family switch (Zen 4, and with it the `ryzen_19h_zen4` MSR
+ * preset, only for models 0x61 and 0x75; every other family 0x19 model gets `ryzen_19h`). RigForge's
+ * `_msr_detect_preset` maps all of models 96-127 to `ryzen_19h_zen4`, which differs from XMRig
+ * for e.g. model 116; the MSR probe therefore prefers the preset XMRig's log names.
  *
  * @param identity `vendor_id`, `cpu family` and `model` from `/proc/cpuinfo` (decimal)
  * @returns the preset, or `null` when the vendor, or an AMD CPU's family or model, is unknown
@@ -84,7 +88,7 @@ export function presetFor(
   if (family === 26) return "ryzen_1Ah_zen5";
   if (family !== 25) return "none";
   if (model === null) return null;
-  return model >= 96 && model <= 127 ? "ryzen_19h_zen4" : "ryzen_19h";
+  return model === 0x61 || model === 0x75 ? "ryzen_19h_zen4" : "ryzen_19h";
 }
 
 /** One register read back. */

@@ -18,16 +18,17 @@
  */
 
 import { parseUptime } from "./cpu_load.ts";
+import { hashrate60, keepHistory, type PairedPower, pairPower } from "./power_pair.ts";
+import { isoSeconds } from "../lib/time.ts";
 import { listDir, machinePath, readAttribute, readInteger, readText } from "./read.ts";
-import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
-
-/** Energy counters read at one moment. */
-export interface EnergyReading {
-  /** Seconds since boot (`/proc/uptime`) at the reading. */
-  uptime_s: number;
-  /** Zone id (`intel-rapl:0`) → its counter (µJ) and the counter's wrap range (µJ). */
-  zones: Record<string, { energy_uj: number; max_energy_range_uj: number | null }>;
-}
+import type {
+  EnergyReading,
+  EnergySample,
+  NullReason,
+  Probe,
+  ProbeContext,
+  Reasons,
+} from "./types.ts";
 
 /** One RAPL package zone. */
 export interface RaplZone {
@@ -55,6 +56,13 @@ export interface PowerRecord {
   source: "rapl-window" | "rapl-sample" | null;
   /** Sum of the current `energy_uj` counters, J (a wrapping counter, e.g. for Prometheus). */
   energy_j_total: number | null;
+  /**
+   * XMRig's 60 s hashrate and package power over the same 60 s, ending at the same instant
+   * (`src/probe/power_pair.ts`); `null` without XMRig, RAPL, or a reading 60 s old.
+   */
+  paired: (PairedPower & { window_end: string | null }) | null;
+  /** The counter readings the next pass needs for {@link PowerRecord.paired}, oldest first. */
+  history: EnergySample[];
   /** Why each `null` field is `null` (`zones.<index>.energy_uj` for a zone's counter). */
   reasons: Reasons;
 }
@@ -204,6 +212,7 @@ function withoutWatts(
   total: number | null = null,
 ): PowerRecord {
   for (const key of ["watts", "window_s", "source"]) reasons[key] = reason;
+  reasons["paired"] ??= reason;
   if (total === null) reasons["energy_j_total"] = reason;
   if (typeof uptime === "string") reasons["uptime_s"] = uptime;
   return {
@@ -213,12 +222,16 @@ function withoutWatts(
     window_s: null,
     source: null,
     energy_j_total: total,
+    paired: null,
+    history: [],
     reasons,
   };
 }
 
 async function collect(ctx: ProbeContext): Promise<PowerRecord> {
   const reasons: Reasons = {};
+  // XMRig first, then the counters at once: that reading ends both 60 s windows.
+  const hashrate = ctx.xmrigSummary ? hashrate60(await ctx.xmrigSummary()) : "not-running";
   const zones = await listPackageZones(ctx);
   if (typeof zones === "string") return withoutWatts([], await readUptime(ctx), zones, reasons);
   if (!ctx.isRoot) {
@@ -242,8 +255,11 @@ async function collect(ctx: ProbeContext): Promise<PowerRecord> {
   const end = now.reading;
   const total = Object.values(end.zones).reduce((sum, zone) => sum + zone.energy_uj, 0) / 1e6;
   // A zero-length window or a counter that ran backwards without a known range.
+  const paired = pairedFrom(ctx, hashrate, end, reasons);
   if (watts === null || start === null) {
-    return withoutWatts(view, end.uptime_s, "unreadable", reasons, total);
+    const record = withoutWatts(view, end.uptime_s, "unreadable", reasons, total);
+    if (paired.paired !== null) delete reasons["paired"];
+    return { ...record, ...paired };
   }
   return {
     zones: view,
@@ -252,7 +268,31 @@ async function collect(ctx: ProbeContext): Promise<PowerRecord> {
     window_s: Math.round((end.uptime_s - start.uptime_s) * 100) / 100,
     source,
     energy_j_total: total,
+    ...paired,
     reasons,
+  };
+}
+
+/** This pass's reading as a kept sample. */
+function sampleOf(reading: EnergyReading): EnergySample {
+  const energy: Record<string, number> = {};
+  for (const [id, zone] of Object.entries(reading.zones)) energy[id] = zone.energy_uj;
+  return { uptime_s: reading.uptime_s, energy_uj: energy };
+}
+
+/** The 60 s pair and the readings to keep; records why there is no pair. */
+function pairedFrom(
+  ctx: ProbeContext,
+  hashrate: number | NullReason,
+  end: EnergyReading,
+  reasons: Reasons,
+): Pick<PowerRecord, "paired" | "history"> {
+  const history = ctx.previous?.energy_history ?? [];
+  const pair = pairPower(hashrate, history, end);
+  if (typeof pair === "string") reasons["paired"] = pair;
+  return {
+    paired: typeof pair === "string" ? null : { ...pair, window_end: isoSeconds(ctx.now()) },
+    history: keepHistory(history, sampleOf(end)),
   };
 }
 

@@ -12,7 +12,9 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parse, type ParseError } from "jsonc-parser";
-import { absentOrCorrupt, isObj, mergeReasons } from "./json.ts";
+import { closeQuietly } from "../lib/read.ts";
+import { isObject } from "../lib/json.ts";
+import { absentOrCorrupt, mergeReasons } from "./json.ts";
 import { readText, reasonOf } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -30,6 +32,84 @@ export interface XmrigHttp {
   token_set: boolean;
 }
 
+/** JSON scalars a layout knob may hold. */
+export type Knob = boolean | number | string | null;
+
+/**
+ * The CPU thread layout and RandomX knobs of `xmrig/build/config.json`: `cpu.rx` as written
+ * (`-1`/absent: XMRig's automatic layout; a count; or an explicit list of per-thread entries,
+ * each a CPU index or `[intensity, affinity]`), and the knobs RigForge's tune may set.
+ */
+export interface XmrigLayout {
+  /** `cpu.rx`: `-1`, a thread count, or the per-thread list (at most 4096 entries). */
+  rx: number | (number | number[])[] | null;
+  /** `cpu.*` knobs: `yield`, `priority`, `huge-pages`, `huge-pages-jit`, `memory-pool`, `asm`. */
+  cpu: Record<string, Knob>;
+  /**
+   * `randomx.*` knobs: `mode`, `scratchpad_prefetch_mode`, `1gb-pages`, `cache_qos`, `wrmsr`,
+   * `rdmsr`, `numa`, `init`.
+   */
+  randomx: Record<string, Knob>;
+}
+
+const CPU_KNOBS = ["yield", "priority", "huge-pages", "huge-pages-jit", "memory-pool", "asm"];
+const RANDOMX_KNOBS = [
+  "mode",
+  "scratchpad_prefetch_mode",
+  "1gb-pages",
+  "cache_qos",
+  "wrmsr",
+  "rdmsr",
+  "numa",
+  "init",
+];
+
+/**
+ * Reads the thread layout and knobs from XMRig's parsed config (only scalar knobs and a
+ * numeric `rx`; anything else is left out).
+ *
+ * @param config the parsed `config.json`
+ * @returns the layout, or `null` when there is no `cpu` object
+ */
+export function layoutOf(config: unknown): XmrigLayout | null {
+  if (!isObject(config) || !isObject(config["cpu"])) return null;
+  const cpu = config["cpu"];
+  const randomx = isObject(config["randomx"]) ? config["randomx"] : {};
+  const knobs = (block: Record<string, unknown>, keys: readonly string[]) => {
+    const out: Record<string, Knob> = {};
+    for (const key of keys) {
+      const v = block[key];
+      const scalar = v === null || typeof v === "boolean" ||
+        (typeof v === "number" && Number.isFinite(v)) ||
+        (typeof v === "string" && /^[0-9A-Za-z._-]{0,32}$/.test(v));
+      if (scalar && v !== undefined) out[key] = v as Knob;
+    }
+    return out;
+  };
+  const isInt = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+  const raw = cpu["rx"];
+  let rx: XmrigLayout["rx"] = null;
+  if (isInt(raw)) rx = raw;
+  else if (Array.isArray(raw) && raw.length <= 4096) {
+    const entries = raw.filter((e): e is number | number[] =>
+      isInt(e) || (Array.isArray(e) && e.length <= 4 && e.every(isInt))
+    );
+    if (entries.length === raw.length) rx = entries;
+  }
+  return { rx, cpu: knobs(cpu, CPU_KNOBS), randomx: knobs(randomx, RANDOMX_KNOBS) };
+}
+
+/** XMRig's config (JSONC) parsed, or `undefined` when it does not parse cleanly. */
+function parseConfig(text: string): unknown {
+  const errors: ParseError[] = [];
+  try {
+    const value: unknown = parse(text, errors, { allowTrailingComma: true });
+    return errors.length === 0 ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `provenance` probe's record. */
 export interface ProvenanceRecord {
   /** `<home>/VERSION`, trimmed (e.g. `1.17.2`). */
@@ -44,8 +124,42 @@ export interface ProvenanceRecord {
   binary_matches: boolean | null;
   /** XMRig's HTTP API settings. */
   xmrig_http: XmrigHttp | null;
+  /**
+   * The XMRig release RigForge pins and builds (`XMRIG_VERSION` in `<home>/rigforge.sh`, e.g.
+   * `v6.26.0`), what RigForge v1.12 serves as `xmrig_version`.
+   */
+  xmrig_version_pinned: string | null;
+  /** The commit RigForge pins (`XMRIG_COMMIT` in `<home>/rigforge.sh`), 40 hex digits. */
+  xmrig_commit_pinned: string | null;
+  /** Whether the built commit (`.rigforge-commit`) is the pinned one. */
+  xmrig_build_matches_pin: boolean | null;
+  /** The thread layout and knobs of the built config (tune overrides merged in by RigForge). */
+  xmrig_layout: XmrigLayout | null;
   /** Why each `null` field is `null`. */
   reasons: Reasons;
+}
+
+/**
+ * Reads RigForge's pin from `rigforge.sh`: the lines `XMRIG_VERSION="${XMRIG_VERSION:-v6.26.0}"`
+ * and `XMRIG_COMMIT="${XMRIG_COMMIT:-<40 hex>}"` (the default after `:-`, as RigForge's own
+ * release test reads it with sed), or a plain `XMRIG_VERSION="v6.26.0"`.
+ *
+ * @param text the script (its first 512 KiB)
+ * @returns the pinned version and commit, each `null` when not found or malformed
+ */
+export function parsePin(text: string): { version: string | null; commit: string | null } {
+  const value = (name: string): string | null => {
+    const line = new RegExp(`^${name}="(?:\\$\\{${name}:-)?([^"}]*)\\}?"\\s*$`, "m").exec(text);
+    return line?.[1] ?? null;
+  };
+  const version = value("XMRIG_VERSION");
+  const commit = value("XMRIG_COMMIT");
+  return {
+    version: version !== null && /^v?\d{1,4}\.\d{1,4}\.\d{1,4}[0-9A-Za-z.+-]{0,32}$/.test(version)
+      ? version
+      : null,
+    commit: commit !== null && /^[0-9a-fA-F]{40}$/.test(commit) ? commit.toLowerCase() : null,
+  };
 }
 
 /** Largest binary hashed, in bytes (XMRig is ~10 MB). */
@@ -105,10 +219,10 @@ export function parseXmrigHttp(
   } catch {
     return { value: null, why: "corrupt" };
   }
-  if (errors.length > 0 || !isObj(config)) return { value: null, why: "corrupt" };
+  if (errors.length > 0 || !isObject(config)) return { value: null, why: "corrupt" };
   const block = config["http"];
   if (block === undefined || block === null) return { value: null, why: "absent" };
-  if (!isObj(block)) return { value: null, why: "corrupt" };
+  if (!isObject(block)) return { value: null, why: "corrupt" };
   const reasons: Reasons = {};
   const pick = <T>(key: string, field: string, ok: (v: unknown) => v is T): T | null => {
     const v = block[key];
@@ -224,11 +338,7 @@ async function hashStream(
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 
@@ -259,6 +369,10 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     xmrig_sha256_actual: null,
     binary_matches: null,
     xmrig_http: null,
+    xmrig_version_pinned: null,
+    xmrig_commit_pinned: null,
+    xmrig_build_matches_pin: null,
+    xmrig_layout: null,
     reasons,
   };
   const paths = ctx.rigforge;
@@ -267,12 +381,13 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     return record;
   }
   const xmrig = join(paths.workerRoot, "xmrig");
-  const [version, commit, recorded, actual, config] = await Promise.all([
+  const [version, commit, recorded, actual, config, script] = await Promise.all([
     readParsed(join(paths.home, "VERSION"), parseVersion, ctx.isRoot),
     readParsed(join(xmrig, ".rigforge-commit"), parseCommit, ctx.isRoot),
     readParsed(join(xmrig, ".rigforge-sha256"), parseSha256Record, ctx.isRoot),
     sha256File(join(xmrig, "build", "xmrig"), ctx.isRoot),
     readText(join(xmrig, "build", "config.json"), { maxBytes: 1024 * 1024, isRoot: ctx.isRoot }),
+    readText(join(paths.home, "rigforge.sh"), { maxBytes: 512 * 1024, isRoot: ctx.isRoot }),
   ]);
   record.rigforge_version = version.value;
   if (version.reason) reasons["rigforge_version"] = version.reason;
@@ -288,8 +403,10 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
     reasons["binary_matches"] = reasons["xmrig_sha256_recorded"] ??
       reasons["xmrig_sha256_actual"] ?? "absent";
   }
-  if (!config.ok) reasons["xmrig_http"] = config.reason;
+  if (!config.ok) reasons["xmrig_http"] = reasons["xmrig_layout"] = config.reason;
   else {
+    record.xmrig_layout = layoutOf(parseConfig(config.value));
+    if (record.xmrig_layout === null) reasons["xmrig_layout"] = "corrupt";
     const http = parseXmrigHttp(config.value);
     if (http.value === null) reasons["xmrig_http"] = http.why;
     else {
@@ -297,7 +414,31 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
       mergeReasons(reasons, "xmrig_http.", http.reasons);
     }
   }
+  pinOf(record, script.ok ? parsePin(script.value) : script.reason);
   return record;
+}
+
+/** Fills the pinned version and commit, and whether the build is the pinned commit. */
+function pinOf(
+  record: ProvenanceRecord,
+  pin: { version: string | null; commit: string | null } | NullReason,
+): void {
+  const reasons = record.reasons;
+  if (typeof pin === "string") {
+    reasons["xmrig_version_pinned"] = reasons["xmrig_commit_pinned"] = pin;
+    reasons["xmrig_build_matches_pin"] = pin;
+    return;
+  }
+  record.xmrig_version_pinned = pin.version;
+  if (pin.version === null) reasons["xmrig_version_pinned"] = "corrupt";
+  record.xmrig_commit_pinned = pin.commit;
+  if (pin.commit === null) reasons["xmrig_commit_pinned"] = "corrupt";
+  if (pin.commit !== null && record.xmrig_commit !== null) {
+    record.xmrig_build_matches_pin = pin.commit === record.xmrig_commit;
+  } else {
+    reasons["xmrig_build_matches_pin"] = reasons["xmrig_commit_pinned"] ??
+      reasons["xmrig_commit"] ?? "absent";
+  }
 }
 
 /** The `provenance` probe: versions, build commit, binary hash and XMRig's HTTP settings. */

@@ -7,15 +7,14 @@
  */
 
 import { join } from "node:path";
+import { closeQuietly, readUpTo } from "../lib/read.ts";
+import type { Result } from "./result.ts";
 import type { NullReason, ProbeContext } from "./types.ts";
 
 /** Default cap for a text read: kernel attribute files are tiny; `/proc/cpuinfo` on 192 CPUs ~1 MB. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 /** Default time bound for a single read, in milliseconds. */
 export const DEFAULT_TIMEOUT_MS = 1000;
-
-/** A read either yields content or says why it could not. */
-export type ReadResult<T> = { ok: true; value: T } | { ok: false; reason: NullReason };
 
 /** Options for the bounded readers. */
 export interface ReadOptions {
@@ -60,11 +59,11 @@ export function reasonOf(error: unknown, isRoot = false): NullReason {
 export async function readBytes(
   path: string,
   options: ReadOptions & { isRoot?: boolean } = {},
-): Promise<ReadResult<Uint8Array>> {
+): Promise<Result<Uint8Array>> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<ReadResult<Uint8Array>>((resolve) => {
+  const timeout = new Promise<Result<Uint8Array>>((resolve) => {
     timer = setTimeout(() => resolve({ ok: false, reason: "timeout" }), timeoutMs);
   });
   try {
@@ -78,35 +77,17 @@ async function readCapped(
   path: string,
   maxBytes: number,
   isRoot: boolean,
-): Promise<ReadResult<Uint8Array>> {
+): Promise<Result<Uint8Array>> {
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true });
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    while (true) {
-      const buffer = new Uint8Array(Math.min(65536, maxBytes + 1 - total));
-      const n = await file.read(buffer);
-      if (n === null) break;
-      chunks.push(buffer.subarray(0, n));
-      total += n;
-      if (total > maxBytes) return { ok: false, reason: "unreadable" };
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return { ok: true, value: out };
+    const bytes = await readUpTo(file, maxBytes);
+    if (bytes.length > maxBytes) return { ok: false, reason: "unreadable" };
+    return { ok: true, value: bytes };
   } catch (error) {
     return { ok: false, reason: reasonOf(error, isRoot) };
   } finally {
-    try {
-      file?.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(file);
   }
 }
 
@@ -121,7 +102,7 @@ async function readCapped(
 export async function readText(
   path: string,
   options: ReadOptions & { isRoot?: boolean } = {},
-): Promise<ReadResult<string>> {
+): Promise<Result<string>> {
   const bytes = await readBytes(path, options);
   if (!bytes.ok) return bytes;
   return { ok: true, value: new TextDecoder().decode(bytes.value) };
@@ -138,7 +119,7 @@ export async function readText(
 export async function readAttribute(
   path: string,
   options: ReadOptions & { isRoot?: boolean } = {},
-): Promise<ReadResult<string>> {
+): Promise<Result<string>> {
   const text = await readText(path, { maxBytes: 4096, ...options });
   if (!text.ok) return text;
   const value = text.value.trim();
@@ -155,7 +136,7 @@ export async function readAttribute(
 export async function readInteger(
   path: string,
   options: ReadOptions & { isRoot?: boolean } = {},
-): Promise<ReadResult<number>> {
+): Promise<Result<number>> {
   const text = await readAttribute(path, options);
   if (!text.ok) return text;
   if (!/^\d{1,20}$/.test(text.value)) return { ok: false, reason: "corrupt" };
@@ -173,7 +154,7 @@ export async function readInteger(
 export async function listDir(
   path: string,
   maxEntries = 4096,
-): Promise<ReadResult<string[]>> {
+): Promise<Result<string[]>> {
   try {
     const names: string[] = [];
     for await (const entry of Deno.readDir(path)) {

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { machinePath, readText } from "./read.ts";
-import { isoSeconds } from "./time.ts";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import type { ProbeContext } from "./types.ts";
 
 /** Largest unit file or drop-in read, in bytes. */
@@ -134,9 +134,9 @@ export interface TimerShow {
 export function parseSystemdTimestamp(value: string): string | null {
   const v = value.trim();
   let m = /^@(\d{1,12})(?:\.\d+)?$/.exec(v);
-  if (m) return Number(m[1]) === 0 ? null : isoSeconds(Number(m[1]) * 1000);
+  if (m) return Number(m[1]) === 0 ? null : isoSecondsOrNull(Number(m[1]) * 1000);
   m = /^(?:[A-Z][a-z]{2} )?(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) (?:UTC|GMT)$/.exec(v);
-  if (m) return isoSeconds(Date.parse(`${m[1]}T${m[2]}Z`));
+  if (m) return isoSecondsOrNull(Date.parse(`${m[1]}T${m[2]}Z`));
   return null;
 }
 

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { dropControl } from "../lib/text.ts";
 import { listDir, machinePath, readAttribute } from "./read.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -88,8 +89,7 @@ export function choosePackage(
 
 /** Drops control characters (terminal escapes) from a driver-supplied string. */
 function printable(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").slice(0, 64);
+  return dropControl(text).slice(0, 64);
 }
 
 async function readCelsius(path: string): Promise<number | NullReason> {

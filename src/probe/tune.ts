@@ -18,35 +18,6 @@ import { readText } from "./read.ts";
 import { type AppliedTune, type LastTuneRun, parseOverrides, parseTuneLog } from "./tune_files.ts";
 import type { NullReason, Probe, ProbeContext, Reasons } from "./types.ts";
 
-export {
-  type AutotuneDecision,
-  type AutotuneState,
-  type DecisionOutcome,
-  JOURNAL_LINES,
-  JOURNAL_TTL_MS,
-  MAX_DECISIONS,
-  parseDecision,
-  parseJournalDecisions,
-} from "./autotune.ts";
-export {
-  parseEnvironment,
-  parseSystemdTimestamp,
-  parseTimerShow,
-  parseUnitFile,
-  type TimerShow,
-  type UnitFile,
-} from "./systemd_unit.ts";
-export { isoSeconds } from "./time.ts";
-export {
-  type AppliedTune,
-  type LastTuneRun,
-  type Parsed,
-  parseOverrides,
-  parseTuneLog,
-  type TuneBest,
-  type TuneKnobs,
-} from "./tune_files.ts";
-
 /** The `tune` probe's record. */
 export interface TuneRecord {
   /** `tune-overrides.json`: the knobs XMRig runs with on top of RigForge's defaults. */

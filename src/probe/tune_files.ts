@@ -9,9 +9,10 @@
  * @module
  */
 
-import { SECRET } from "./config_canonical.ts";
-import { absentOrCorrupt, isObj, type JsonObject, parseJson } from "./json.ts";
-import { isoSeconds } from "./time.ts";
+import { maskSecrets } from "../lib/secrets.ts";
+import { isObject, type Obj, parseJson } from "../lib/json.ts";
+import { absentOrCorrupt } from "./json.ts";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import type { Reasons } from "./types.ts";
 
 /** The knobs RigForge's `tune` sweeps, normalised (`prefetch_mode`, not `scratchpad_…`). */
@@ -43,9 +44,8 @@ export interface Parsed<T> {
 /** The applied overrides. */
 export interface AppliedTune {
   /**
-   * The file's content as written (a partial XMRig config), except that any credential-looking
-   * key (`pass`, `password`, `access-token`, `token`, `tls-fingerprint`, `*secret*`) holding a
-   * non-empty value is replaced by `{"__secret__": true}`.
+   * The file's content as written (a partial XMRig config), masked by `maskSecrets`
+   * (`src/lib/secrets.ts`): every credential becomes `{"__secret__": true}`.
    */
   raw: Record<string, unknown>;
   /** The knobs in it; `null` for a knob the file does not set (XMRig's default applies). */
@@ -60,8 +60,13 @@ export interface TuneBest extends TuneKnobs {
 
 /** The last full `rigforge.sh tune` run, from `rigforge-tune.json`. */
 export interface LastTuneRun {
-  /** The file's mtime, ISO 8601 UTC (the log itself carries no timestamp). */
+  /**
+   * The file's mtime, ISO 8601 UTC: the log carries no timestamp and `rigforge.sh tune` writes
+   * no journal line, so the mtime is the only source (wrong after a copy, restore or clone).
+   */
   finished_at: string | null;
+  /** Where {@link finished_at} came from: always `mtime` today; `null` with it. */
+  finished_at_source: "mtime" | null;
   /** `bench` (xmrig --bench) or `live` (against the running miner). */
   mode: "bench" | "live" | null;
   /** Tune vocabulary: `perf` or `efficiency`. */
@@ -96,17 +101,15 @@ export interface LastTuneRun {
 export const TUNE_TARGETS = { perf: "performance", efficiency: "efficiency" } as const;
 
 type Knob = keyof TuneKnobs;
-type Check = (value: unknown) => number | boolean | null;
-
-const intIn = (min: number, max: number): Check => (value) =>
+const intIn = (min: number, max: number) => (value: unknown): number | null =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max
     ? value
     : null;
-const bool: Check = (value) => (typeof value === "boolean" ? value : null);
-const threadsOf: Check = (value) =>
+const bool = (value: unknown): boolean | null => (typeof value === "boolean" ? value : null);
+const threadsOf = (value: unknown): number | null =>
   Array.isArray(value) ? (value.length <= 4096 ? value.length : null) : intIn(-1, 4096)(value);
 
-const KNOB_CHECKS: Record<Knob, Check> = {
+const KNOB_CHECKS: { [K in Knob]: (value: unknown) => TuneKnobs[K] } = {
   prefetch_mode: intIn(0, 3),
   threads: threadsOf,
   yield: bool,
@@ -137,32 +140,23 @@ function knobsFrom(
   prefix: string,
   reasons: Reasons,
 ): TuneKnobs {
-  const knobs = {} as Record<Knob, number | boolean | null>;
-  for (const knob of KNOBS) {
+  const read = <K extends Knob>(knob: K): TuneKnobs[K] | null => {
     const value = lookup(knob);
     const checked = value === undefined || value === null ? null : KNOB_CHECKS[knob](value);
-    knobs[knob] = checked;
-    if (checked === null) {
-      reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
-    }
-  }
-  return knobs as unknown as TuneKnobs;
-}
-
-const SECRET_KEY = /^(pass|password|access-token|access_token|token|tls-fingerprint)$|secret/i;
-
-/** Replaces credential-looking values with the `{"__secret__": true}` sentinel, at any depth. */
-function redactCredentials(value: unknown, depth = 0): unknown {
-  if (depth > 32) return null;
-  if (Array.isArray(value)) return value.map((v) => redactCredentials(v, depth + 1));
-  if (!isObj(value)) return value;
-  const out: JsonObject = {};
-  for (const [key, v] of Object.entries(value)) {
-    out[key] = SECRET_KEY.test(key) && v !== null && v !== "" && v !== false
-      ? { ...SECRET }
-      : redactCredentials(v, depth + 1);
-  }
-  return out;
+    if (checked === null) reasons[`${prefix}${knob}`] = absentOrCorrupt(value);
+    return checked;
+  };
+  // In KNOB_CHECKS' order, so the reasons keep the order they always had.
+  return {
+    prefetch_mode: read("prefetch_mode"),
+    threads: read("threads"),
+    yield: read("yield"),
+    "1gb-pages": read("1gb-pages"),
+    priority: read("priority"),
+    "huge-pages-jit": read("huge-pages-jit"),
+    cache_qos: read("cache_qos"),
+    wrmsr: read("wrmsr"),
+  };
 }
 
 /**
@@ -177,18 +171,18 @@ function redactCredentials(value: unknown, depth = 0): unknown {
 export function parseOverrides(json: string): Parsed<AppliedTune> | null {
   try {
     const raw = parseJson(json);
-    if (!isObj(raw)) return null;
+    if (!isObject(raw)) return null;
     const reasons: Reasons = {};
     const knobs = knobsFrom(
       (knob) => {
         const [section, key] = OVERRIDE_PATHS[knob];
         const block = raw[section];
-        return isObj(block) ? block[key] : undefined;
+        return isObject(block) ? block[key] : undefined;
       },
       "knobs.",
       reasons,
     );
-    return { value: { raw: redactCredentials(raw) as JsonObject, knobs }, reasons };
+    return { value: { raw: maskSecrets(raw), knobs }, reasons };
   } catch {
     return null; // pathological nesting
   }
@@ -224,7 +218,7 @@ function numberOf(
 }
 
 /** Knobs of a tune-log entry (flat keys; `best` says `scratchpad_prefetch_mode`). */
-function logKnobs(entry: JsonObject, prefix: string, reasons: Reasons): TuneKnobs {
+function logKnobs(entry: Obj, prefix: string, reasons: Reasons): TuneKnobs {
   return knobsFrom(
     (knob) =>
       knob === "prefetch_mode"
@@ -250,10 +244,10 @@ function knobKey(knobs: TuneKnobs): string {
  */
 export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastTuneRun> | null {
   const log = parseJson(json);
-  if (!isObj(log)) return null;
+  if (!isObject(log)) return null;
   const reasons: Reasons = {};
-  const finished_at = mtimeMs === null ? null : isoSeconds(mtimeMs);
-  if (finished_at === null) reasons["finished_at"] = "absent";
+  const finished_at = mtimeMs === null ? null : isoSecondsOrNull(mtimeMs);
+  if (finished_at === null) reasons["finished_at"] = reasons["finished_at_source"] = "absent";
   const target = enumOf(log["target"], ["perf", "efficiency"] as const, "target", reasons);
   const target_setting = target === null ? null : TUNE_TARGETS[target];
   if (target_setting === null) reasons["target_setting"] = reasons["target"] ?? "absent";
@@ -266,7 +260,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
 
   let best: TuneBest | null = null;
   const rawBest = log["best"];
-  if (isObj(rawBest)) {
+  if (isObject(rawBest)) {
     const knobs = logKnobs(rawBest, "best.", reasons);
     best = { ...knobs, hashrate: numberOf(rawBest["hashrate"], "best.hashrate", reasons) };
   } else reasons["best"] = absentOrCorrupt(rawBest);
@@ -288,7 +282,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
     hugepages_capped_count = 0;
     const bestKey = best === null ? null : knobKey(best);
     for (const entry of results.slice(0, 100_000)) {
-      if (!isObj(entry)) continue;
+      if (!isObject(entry)) continue;
       const key = knobKey(logKnobs(entry, "", {}));
       distinct.add(key);
       if (entry["throttled"] === true) throttled_count++;
@@ -316,6 +310,7 @@ export function parseTuneLog(json: string, mtimeMs: number | null): Parsed<LastT
   return {
     value: {
       finished_at,
+      finished_at_source: finished_at === null ? null : "mtime",
       mode: enumOf(log["mode"], ["bench", "live"] as const, "mode", reasons),
       target,
       target_setting,

@@ -10,6 +10,8 @@
  */
 
 import type { RigforgeConfig } from "../rigforge/config.ts";
+import type { XmrigReply } from "../xmrig.ts";
+import type { RigforgePaths } from "../rigforge/locate.ts";
 
 /** Why a value is `null`. Machine-readable and stable: consumers switch on it. */
 export type NullReason =
@@ -26,7 +28,27 @@ export type NullReason =
   /** A read or command did not finish within its time bound. */
   | "timeout"
   /** The value depends on something that is not running (the miner, a timer). */
-  | "not-running";
+  | "not-running"
+  /** A windowed figure needs readings older than the probe has kept yet (first minute). */
+  | "warming-up"
+  /** The value judges mining (clocks under load) and `xmrig.service` is not active. */
+  | "miner-inactive"
+  /** A virtual machine: the value would describe the host's hardware, which is not visible. */
+  | "virtual-machine";
+
+/** Every {@link NullReason}, for decoders of records read back from a file. */
+export const NULL_REASONS: readonly NullReason[] = [
+  "needs-root",
+  "absent",
+  "unsupported",
+  "unreadable",
+  "corrupt",
+  "timeout",
+  "not-running",
+  "warming-up",
+  "miner-inactive",
+  "virtual-machine",
+];
 
 /** Field path → reason, for every `null` field in a probe record. */
 export type Reasons = Record<string, NullReason>;
@@ -47,16 +69,6 @@ export type CommandRunner = (
   options?: { timeoutMs?: number; maxBytes?: number },
 ) => Promise<CommandResult>;
 
-/** Where RigForge lives on this machine, as located by `src/rigforge/locate.ts`. */
-export interface RigforgePaths {
-  /** RigForge's checkout (`SCRIPT_DIR`): holds `config.json`, `VERSION`, `rigforge.sh`. */
-  home: string;
-  /** The worker root (`WORKER_ROOT`): holds `xmrig/`, `xmrig.log`, tune and watchdog files. */
-  workerRoot: string;
-  /** The config file that was read, or would have been read. */
-  configPath: string;
-}
-
 /** Raw counters carried from one probe pass to the next, for rates over the probe interval. */
 export interface PreviousCounters {
   /** Seconds since boot (`/proc/uptime`, first field) when the counters were read. */
@@ -65,6 +77,11 @@ export interface PreviousCounters {
   cpu_times: Record<string, [number, number]> | null;
   /** RAPL package zone id (`intel-rapl:0`) → `energy_uj` reading. */
   energy_uj: Record<string, number> | null;
+  /**
+   * The RAPL readings of the last passes (about 2 minutes, oldest first), for power over the
+   * same 60 s as XMRig's 60 s hashrate (`src/probe/power_pair.ts`); absent in old snapshots.
+   */
+  energy_history?: EnergySample[] | null;
 }
 
 /** Everything a probe may read. The root is a value, never a global. */
@@ -87,6 +104,16 @@ export interface ProbeContext {
   sampleMs: number;
   /** Sleeps; injected so tests do not wait. */
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Fetches XMRig's `/2/summary` (loopback, RigForge's token, bounded): set by `probe` only, so
+   * the power probe can pair XMRig's 60 s hashrate with RAPL energy over the same 60 s.
+   */
+  xmrigSummary?: () => Promise<XmrigReply>;
+  /**
+   * Asks RigForge's control receiver `GET /status` on `127.0.0.1:<port>` with RigForge's token
+   * (5 s bound): set by `probe` only, never on the request path.
+   */
+  controlStatus?: (port: number) => Promise<ControlReply>;
 }
 
 /** One probe: a name and a collector. */
@@ -101,4 +128,21 @@ export interface Probe<T> {
 export interface ProbeFailure {
   reason: NullReason;
   message: string;
+}
+
+/** A loopback HTTP answer (status and body text), or why there was none (fixed words). */
+export type ControlReply = { status: number; text: string } | { error: string };
+
+/** One kept counter reading: `/proc/uptime` seconds and `energy_uj` per zone id. */
+export interface EnergySample {
+  uptime_s: number;
+  energy_uj: Record<string, number>;
+}
+
+/** Energy counters read at one moment. */
+export interface EnergyReading {
+  /** Seconds since boot (`/proc/uptime`) at the reading. */
+  uptime_s: number;
+  /** Zone id (`intel-rapl:0`) → its counter (µJ) and the counter's wrap range (µJ). */
+  zones: Record<string, { energy_uj: number; max_energy_range_uj: number | null }>;
 }

@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { isoSecondsOrNull } from "../lib/time.ts";
 import { readText } from "./read.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
@@ -27,8 +28,14 @@ export interface WatchdogRecord {
   resumes_below_c: number | null;
   /** Whether `watchdog.thermal-hold` exists (the miner is held stopped). */
   thermal_hold: boolean | null;
-  /** The hold marker's mtime, ISO 8601 UTC: when the hold began. */
+  /**
+   * The hold marker's mtime, ISO 8601 UTC: when the hold began. The marker is empty and the
+   * watchdog's journal lines carry no machine-readable hold event, so the mtime is the only
+   * source (wrong after a copy, restore or clone).
+   */
   thermal_hold_since: string | null;
+  /** Where {@link thermal_hold_since} came from: `mtime`; `null` with it. */
+  thermal_hold_since_source: "mtime" | null;
   /**
    * Consecutive unhealthy checks from `watchdog.fails` (the miner is restarted at 2). Absent or
    * garbled counts as 0, as RigForge does; a garbled file also gets the reason `corrupt` (the
@@ -68,6 +75,7 @@ export async function collectWatchdog(ctx: ProbeContext): Promise<WatchdogRecord
     resumes_below_c: maxTemp === null ? null : maxTemp - THERMAL_HYSTERESIS_C,
     thermal_hold: null,
     thermal_hold_since: null,
+    thermal_hold_since_source: null,
     strikes: 0,
     reasons,
   };
@@ -81,15 +89,15 @@ export async function collectWatchdog(ctx: ProbeContext): Promise<WatchdogRecord
   const worker = ctx.rigforge?.workerRoot ?? null;
   if (worker === null) {
     reasons["thermal_hold"] = reasons["thermal_hold_since"] = "absent";
+    reasons["thermal_hold_since_source"] = "absent";
     return record;
   }
   try {
     const info = await Deno.stat(join(worker, "watchdog.thermal-hold"));
     record.thermal_hold = true;
-    record.thermal_hold_since = info.mtime === null
-      ? null
-      : info.mtime.toISOString().replace(/\.\d{3}Z$/, "Z");
+    record.thermal_hold_since = info.mtime === null ? null : isoSecondsOrNull(info.mtime.getTime());
     if (record.thermal_hold_since === null) reasons["thermal_hold_since"] = "unsupported";
+    else record.thermal_hold_since_source = "mtime";
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       record.thermal_hold = false;
@@ -111,6 +119,9 @@ export async function collectWatchdog(ctx: ProbeContext): Promise<WatchdogRecord
     else record.strikes = strikes;
   } else if (fails.reason !== "absent") {
     reasons["strikes"] = fails.reason;
+  }
+  if (record.thermal_hold_since === null) {
+    reasons["thermal_hold_since_source"] = reasons["thermal_hold_since"] ?? "absent";
   }
   return record;
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { clip, linesSinceLastStart, LOG_TAIL_BYTES, readTail } from "./msr_log.ts";
+import { clip, linesSinceLastStart, LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
 /** One huge-pages report line: how many of the wanted pages were huge. */

@@ -27,6 +27,8 @@ export interface RigforgeConfig {
   apiPort: number;
   /** `api_bind` (default `0.0.0.0`). */
   apiBind: string;
+  /** Whether the config sets `api_bind` itself (else `apiBind` is the default `0.0.0.0`). */
+  apiBindSet: boolean;
   /** `api_allow_from`: zero or more sources. */
   apiAllowFrom: Cidr[];
   /** `pools`, raw objects as written (secrets are masked by the config view, not here). */
@@ -148,6 +150,7 @@ export function validateConfig(raw: Record<string, unknown>, path: string): Rigf
     api: switchOf(raw["api"], "api", fail),
     apiPort: portOf(raw["api_port"], 8081, "api_port", fail),
     apiBind: bindOf(raw["api_bind"], fail),
+    apiBindSet: raw["api_bind"] !== undefined && raw["api_bind"] !== null && raw["api_bind"] !== "",
     apiAllowFrom: allowOf(raw["api_allow_from"], fail),
     pools: poolsOf(raw["pools"], fail),
     donation: intIn(raw["DONATION"], 1, [0, 100], "DONATION", fail),
@@ -207,8 +210,13 @@ function tokenOf(value: unknown, key: string, fail: Fail): string | null {
   if (typeof value !== "string") {
     return fail(`${key} must be a string or null, not a ${typeOf(value)} (refusing to run open)`);
   }
+  if (value === "") return null; // RigForge's default: no token (open)
   const token = value.trim();
-  if (token === "") return null;
+  if (token === "") {
+    return fail(
+      `${key} is blank (only whitespace): set a token or "" for none (refusing to run open)`,
+    );
+  }
   if (!TOKEN_CHARS.test(token)) {
     return fail(`${key} may hold only letters, digits and . _ : @ + -`);
   }

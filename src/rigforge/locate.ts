@@ -6,8 +6,17 @@
  */
 
 import { dirname, join, normalize } from "node:path";
-import type { RigforgePaths } from "../probe/types.ts";
 import { ConfigError, readConfig, type RigforgeConfig } from "./config.ts";
+
+/** Where RigForge lives on this machine, as located by {@link locate}. */
+export interface RigforgePaths {
+  /** RigForge's checkout (`SCRIPT_DIR`): holds `config.json`, `VERSION`, `rigforge.sh`. */
+  home: string;
+  /** The worker root (`WORKER_ROOT`): holds `xmrig/`, `xmrig.log`, tune and watchdog files. */
+  workerRoot: string;
+  /** The config file that was read, or would have been read. */
+  configPath: string;
+}
 
 /** The default RigForge home when neither a flag, the environment nor the binary's dir says. */
 export const DEFAULT_HOME = "/opt/rigforge";

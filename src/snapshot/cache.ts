@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Snapshot } from "../snapshot.ts";
+import { readUpTo } from "../lib/read.ts";
+import type { Snapshot } from "./types.ts";
 import { parseSnapshot } from "./parse.ts";
 
 /** The largest snapshot file accepted, in bytes: ~70 times a 64-core rig's snapshot (14 KiB). */
@@ -41,25 +42,6 @@ export async function readSnapshotFile(path: string): Promise<SnapshotFileRead> 
   if (bytes.length > SNAPSHOT_MAX_BYTES) return { ok: false, error: "too large" };
   const snapshot = parseSnapshot(new TextDecoder().decode(bytes));
   return snapshot === null ? { ok: false, error: "corrupt" } : { ok: true, snapshot };
-}
-
-async function readUpTo(file: Deno.FsFile, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  while (total <= maxBytes) {
-    const buffer = new Uint8Array(65536);
-    const n = await file.read(buffer);
-    if (n === null) break;
-    chunks.push(buffer.subarray(0, n));
-    total += n;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** What the server knows about the snapshot at a moment. */

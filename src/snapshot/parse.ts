@@ -1,13 +1,16 @@
 /**
- * Reading a snapshot back: {@link parseSnapshot} validates the shape of untrusted text (the
- * records only as objects; the merge reads their fields defensively) and never throws.
+ * Reading a snapshot back: {@link parseSnapshot} validates untrusted text and never throws;
+ * each probe record is decoded into its type or rejected (`records.ts`).
  *
  * @module
  */
 
-import type { ProbePass, ProbeRecords } from "../probe/mod.ts";
-import type { PreviousCounters, ProbeFailure } from "../probe/types.ts";
-import type { Snapshot } from "../snapshot.ts";
+import { num, obj, parseJson } from "../lib/json.ts";
+import { parseTime } from "../lib/time.ts";
+import type { PreviousCounters, ProbeFailure, ProbePass } from "../probe.ts";
+import { type DecodedRecords, decodeRecords, RECORD_NAMES } from "./records.ts";
+import type { Snapshot } from "./types.ts";
+import { type EnergySample, HISTORY_MAX } from "../probe.ts";
 
 /** The deepest nesting a snapshot may have (real ones are 7 levels deep). */
 export const MAX_SNAPSHOT_DEPTH = 64;
@@ -41,26 +44,21 @@ export function nestedDeeperThan(text: string, limit: number): boolean {
 }
 
 /**
- * Parses and validates snapshot text. Records are only checked to be objects (or `null`):
- * their fields are read defensively by the merge.
+ * Parses and validates snapshot text. Each record is decoded into its type; one that does not
+ * fit is `null` with a `corrupt` entry in `failures` naming the path (a record that is not even
+ * an object, like a missing or malformed header, rejects the whole file).
  *
  * @param text the file content
  * @returns the snapshot, or `null` when it is not a valid schema-1 snapshot
  */
 export function parseSnapshot(text: string): Snapshot | null {
   if (nestedDeeperThan(text, MAX_SNAPSHOT_DEPTH)) return null;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const top = asObject(raw);
+  const top = obj(parseJson(text));
   if (top === null || top["schema"] !== 1) return null;
   const generated = top["generated_at"];
   if (typeof generated !== "string" || parseTime(generated) === null) return null;
-  const interval = finite(top["interval_s"]);
-  const probeMs = finite(top["probe_ms"]);
+  const interval = num(top["interval_s"]);
+  const probeMs = num(top["probe_ms"]);
   const records = recordsOf(top["records"]);
   const counters = countersFrom(top["counters"]);
   if (interval === null || interval <= 0 || interval > 86400) return null;
@@ -72,61 +70,31 @@ export function parseSnapshot(text: string): Snapshot | null {
     rigforge_api_version: typeof version === "string" ? version.slice(0, 64) : "unknown",
     interval_s: interval,
     probe_ms: probeMs,
-    records,
-    failures: failuresOf(top["failures"]),
+    records: records.records,
+    failures: { ...failuresOf(top["failures"]), ...records.rejected },
     counters,
   };
 }
 
-/**
- * Parses an ISO-8601 UTC time as written in snapshots.
- *
- * @param text e.g. `2026-01-15T12:00:00Z` (fractional seconds and `+00:00` accepted)
- * @returns milliseconds since the epoch, or `null`
- */
-export function parseTime(text: string): number | null {
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/.test(text)) return null;
-  const ms = Date.parse(text);
-  return Number.isFinite(ms) ? ms : null;
-}
-
-const RECORD_KEYS = {
-  hugepages: true,
-  cpu: true,
-  memory: true,
-  msr: true,
-  xmrig_log: true,
-  firmware: true,
-  power: true,
-  thermal: true,
-  service: true,
-  tune: true,
-  watchdog: true,
-  provenance: true,
-  exposure: true,
-  config_view: true,
-} satisfies Record<keyof ProbeRecords, true>;
-
-/** The probe record names a snapshot carries. */
-export const RECORD_NAMES = Object.keys(RECORD_KEYS) as (keyof ProbeRecords)[];
-
-function recordsOf(value: unknown): ProbeRecords | null {
-  const raw = asObject(value);
+function recordsOf(value: unknown): DecodedRecords | null {
+  const raw = obj(value);
   if (raw === null) return null;
-  const out: Record<string, unknown> = {};
-  for (const name of RECORD_NAMES) {
-    const record = raw[name];
-    if (record !== undefined && record !== null && asObject(record) === null) return null;
-    out[name] = record ?? null;
+  // A record that is not even an object means the file is not a snapshot at all.
+  if (
+    RECORD_NAMES.some((name) =>
+      raw[name] !== undefined && raw[name] !== null && obj(raw[name]) === null
+    )
+  ) {
+    return null;
   }
-  return out as unknown as ProbeRecords;
+  return decodeRecords(raw);
 }
 
 function failuresOf(value: unknown): ProbePass["failures"] {
-  const raw = asObject(value) ?? {};
+  const raw = obj(value) ?? {};
   const out: Record<string, ProbeFailure> = {};
   for (const name of RECORD_NAMES) {
-    const failure = asObject(raw[name]);
+    const failure = obj(raw[name]);
     if (failure === null) continue;
     const reason = typeof failure["reason"] === "string" ? failure["reason"] : "unreadable";
     const message = typeof failure["message"] === "string" ? failure["message"] : "";
@@ -136,15 +104,35 @@ function failuresOf(value: unknown): ProbePass["failures"] {
 }
 
 function countersFrom(value: unknown): PreviousCounters | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
-  const uptime = finite(raw["uptime_s"]);
+  const uptime = num(raw["uptime_s"]);
   if (uptime === null || uptime < 0) return null;
   return {
     uptime_s: uptime,
     cpu_times: cpuTimes(raw["cpu_times"]),
     energy_uj: numberMap(raw["energy_uj"]),
+    energy_history: energyHistory(raw["energy_history"]),
   };
+}
+
+/**
+ * Validates kept RAPL readings (`[{uptime_s, energy_uj: {zone: µJ}}]`, at most 16).
+ *
+ * @param value untrusted
+ * @returns the readings, or `null` when absent or any entry is malformed
+ */
+export function energyHistory(value: unknown): EnergySample[] | null {
+  if (!Array.isArray(value) || value.length > HISTORY_MAX) return null;
+  const out: EnergySample[] = [];
+  for (const item of value) {
+    const entry = obj(item);
+    const uptime = num(entry?.["uptime_s"]);
+    const energy = numberMap(entry?.["energy_uj"]);
+    if (uptime === null || uptime < 0 || energy === null) return null;
+    out.push({ uptime_s: uptime, energy_uj: energy });
+  }
+  return out;
 }
 
 /**
@@ -154,13 +142,13 @@ function countersFrom(value: unknown): PreviousCounters | null {
  * @returns the map, or `null` when any entry is not a pair of finite numbers
  */
 export function cpuTimes(value: unknown): Record<string, [number, number]> | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
   const out: Record<string, [number, number]> = {};
   for (const [cpu, pair] of Object.entries(raw)) {
     if (cpu === "__proto__") continue;
     if (!Array.isArray(pair) || pair.length !== 2) return null;
-    const [busy, total] = [finite(pair[0]), finite(pair[1])];
+    const [busy, total] = [num(pair[0]), num(pair[1])];
     if (busy === null || total === null) return null;
     out[cpu] = [busy, total];
   }
@@ -168,36 +156,14 @@ export function cpuTimes(value: unknown): Record<string, [number, number]> | nul
 }
 
 function numberMap(value: unknown): Record<string, number> | null {
-  const raw = asObject(value);
+  const raw = obj(value);
   if (raw === null) return null;
   const out: Record<string, number> = {};
   for (const [key, n] of Object.entries(raw)) {
     if (key === "__proto__") continue;
-    const v = finite(n);
+    const v = num(n);
     if (v === null) return null;
     out[key] = v;
   }
   return out;
-}
-
-/**
- * The value as a plain object, or `null`.
- *
- * @param value untrusted
- * @returns the object (not an array), or `null`
- */
-export function asObject(value: unknown): Record<string, unknown> | null {
-  return value !== null && typeof value === "object" && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : null;
-}
-
-/**
- * The value as a finite number, or `null`.
- *
- * @param value untrusted
- * @returns the number, or `null`
- */
-export function finite(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
 }

@@ -11,17 +11,15 @@
 import net from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { COMPILE_FLAGS, REPO_ROOT } from "../_cli.ts";
+import { CLI_COMMAND, REPO_ROOT } from "../_cli.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-/** The command line that runs the CLI like the compiled binary: `deno run <flags> main.ts`. */
-export const SERVE_COMMAND: readonly string[] = [
-  Deno.execPath(),
-  "run",
-  ...COMPILE_FLAGS,
-  join(REPO_ROOT, "main.ts"),
-];
+/**
+ * The command line that runs the CLI like the compiled binary: `deno run <flags> main.ts`, or
+ * the binary itself when `RIGFORGE_API_BINARY` names one ({@link CLI_COMMAND}).
+ */
+export const SERVE_COMMAND: readonly string[] = CLI_COMMAND;
 
 /** A python3 that is a real executable (a pyenv shim would fork, and signals would miss it). */
 export const PYTHON: string = (() => {

@@ -37,3 +37,11 @@ export const EXPECTED_GOVERNOR = "performance";
 
 /** SMT control values that mean SMT is off (check 15b): RandomX wants both threads per core. */
 export const SMT_OFF_VALUES: readonly string[] = ["off", "forceoff"];
+
+/**
+ * Live performance more than this many percent below the last tune's best is a doctor warning
+ * (`tune_gap`; not counted as an issue). Under RigForge's efficiency target the comparison is
+ * H/s per W. RigForge's autotune keeps a mode only when it wins by more than 1 %, so a few
+ * percent is run-to-run and live-versus-bench noise; 5 % is a loss worth a look.
+ */
+export const MAX_PCT_BELOW_BEST = 5;

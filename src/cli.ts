@@ -5,9 +5,10 @@
  * @module
  */
 
-import { ConfigError } from "../rigforge/config.ts";
-import { versionText } from "../version.ts";
-import { type Command, type Io, UsageError } from "./args.ts";
+import { ConfigError } from "./rigforge/config.ts";
+import { binaryDir } from "./rigforge/locate.ts";
+import { sourceCommit, versionText } from "./version.ts";
+import { type Command, type Io, UsageError } from "./cli/args.ts";
 /** A subcommand as the registry knows it: loaded only when it runs. */
 export interface CommandEntry {
   /** The word on the command line. */
@@ -23,37 +24,37 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "serve",
     summary: "answer the read-only sister API (socket-activated by systemd, or on --port)",
-    load: async () => (await import("./serve.ts")).serveCommand,
+    load: async () => (await import("./cli/serve.ts")).serveCommand,
   },
   {
     name: "probe",
     summary: "probe the machine once and write the snapshot serve reads (run as root)",
-    load: async () => (await import("./probe.ts")).probeCommand,
+    load: async () => (await import("./cli/probe.ts")).probeCommand,
   },
   {
     name: "doctor",
     summary: "check this rig (RigForge's doctor checks and more); --json for machines",
-    load: async () => (await import("./doctor.ts")).doctorCommand,
+    load: async () => (await import("./cli/doctor.ts")).doctorCommand,
   },
   {
     name: "tune-history",
     summary: "what RigForge's tune and autotune chose, when and why; --json for machines",
-    load: async () => (await import("./tune_history.ts")).tuneHistoryCommand,
+    load: async () => (await import("./cli/tune_history.ts")).tuneHistoryCommand,
   },
   {
     name: "install",
     summary: "install and start the systemd socket, server and probe units",
-    load: async () => (await import("./install.ts")).installCommand,
+    load: async () => (await import("./cli/install.ts")).installCommand,
   },
   {
     name: "uninstall",
     summary: "stop and remove the systemd units and the snapshot directory",
-    load: async () => (await import("./uninstall.ts")).uninstallCommand,
+    load: async () => (await import("./cli/uninstall.ts")).uninstallCommand,
   },
   {
     name: "units",
     summary: "print the systemd units install would write, without installing",
-    load: async () => (await import("./units.ts")).unitsCommand,
+    load: async () => (await import("./cli/units.ts")).unitsCommand,
   },
 ];
 
@@ -97,7 +98,7 @@ export async function runCli(args: string[], io: Io): Promise<number> {
     return 0;
   }
   if (first === "--version" || first === "-V") {
-    io.stdout(versionText());
+    io.stdout(versionText(sourceCommit(binaryDir() !== null)));
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === first);

@@ -1,0 +1,153 @@
+/**
+ * What the status page (`GET /`) costs `serve`, next to `/health` and `/2/summary` on the same
+ * process: the page is prebuilt at start-up, so it should cost no more than `/health`. One
+ * standalone `serve` (compile task's Deno flags, admission off so wrk is not shed) over the Zen 4
+ * fixture rig with a token and the XMRig stand-in; wrk at 1 and 10 connections, the routes
+ * interleaved over several rounds (the machine is shared: compare medians within one run); CPU
+ * is `serve`'s utime+stime from `/proc/<pid>/stat` per request. Writes
+ * `docs/benchmarks-status-page.md` and prints the table.
+ *
+ * A separate script rather than a route in `bench/run.ts` (which measures one path and is being
+ * split up). Usage: `deno run -A bench/status_page.ts` (needs wrk; about 1 minute).
+ * Environment: `BENCH_RUN_S` (wrk run length, default 3), `BENCH_ROUNDS` (default 3).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { locate } from "../src/rigforge/locate.ts";
+import { startServe, writeFreshSnapshot } from "../tests/_serve.ts";
+import { RIGFORGE_DIR } from "../tests/_snapshot.ts";
+import { startStandin } from "../tests/_xmrig_standin.ts";
+import { fmt, median, parseProcStat, parseWrk, table } from "./lib.ts";
+
+const REPO = join(import.meta.dirname!, "..");
+const CLK_TCK = 100;
+const SECONDS = Number(Deno.env.get("BENCH_RUN_S") ?? "3");
+const ROUNDS = Number(Deno.env.get("BENCH_ROUNDS") ?? "3");
+const ROUTES = ["/", "/health", "/2/summary"] as const;
+const CONNECTIONS = [1, 10] as const;
+
+const home = join(RIGFORGE_DIR, "zen4");
+const { config } = await locate(home);
+const token = config?.accessToken;
+if (token === null || token === undefined) throw new Error("the zen4 fixture has a token");
+
+function cpuSeconds(pid: number): number {
+  const stat = parseProcStat(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  return (stat.utime + stat.stime) / CLK_TCK;
+}
+
+/** One wrk run: requests/s, p50 latency (ms) and serve's CPU µs per request. */
+async function run(
+  pid: number,
+  url: string,
+  connections: number,
+): Promise<{ rps: number; p50: number; cpuUs: number }> {
+  const before = cpuSeconds(pid);
+  const out = await new Deno.Command("wrk", {
+    args: [
+      "-t1",
+      `-c${connections}`,
+      `-d${SECONDS}s`,
+      "--latency",
+      "-H",
+      `Authorization: Bearer ${token}`,
+      url,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`wrk failed: ${new TextDecoder().decode(out.stderr)}`);
+  const report = parseWrk(new TextDecoder().decode(out.stdout));
+  const errors = Object.values(report.errors).reduce((a, b) => a + b, 0);
+  if (report.non2xx > 0 || errors > 0) {
+    throw new Error(`wrk saw ${report.non2xx} non-2xx answers and ${errors} socket errors`);
+  }
+  const cpuUs = ((cpuSeconds(pid) - before) * 1e6) / Math.max(1, report.requests);
+  return { rps: report.rps, p50: report.p50ms, cpuUs };
+}
+
+const xmrig = await startStandin();
+const serve = await startServe({
+  xmrig: xmrig.url,
+  homeFrom: home,
+  args: ["--rate", "0", "--global-rate", "0"],
+});
+const samples = new Map<string, { rps: number[]; p50: number[]; cpuUs: number[] }>();
+const sizes = new Map<string, number>();
+try {
+  for (const route of ROUTES) {
+    await writeFreshSnapshot(serve.snapshot, "zen4");
+    const response = await fetch(`http://127.0.0.1:${serve.port}${route}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    sizes.set(route, (await response.arrayBuffer()).byteLength);
+    if (response.status !== 200) throw new Error(`${route}: ${response.status}`);
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const connections of CONNECTIONS) {
+      for (const route of ROUTES) {
+        // a fresh snapshot per run: /health and /2/summary stay on their normal (fresh) path
+        await writeFreshSnapshot(serve.snapshot, "zen4");
+        const result = await run(serve.pid, `http://127.0.0.1:${serve.port}${route}`, connections);
+        const key = `${route} c${connections}`;
+        const entry = samples.get(key) ?? { rps: [], p50: [], cpuUs: [] };
+        entry.rps.push(result.rps);
+        entry.p50.push(result.p50);
+        entry.cpuUs.push(result.cpuUs);
+        samples.set(key, entry);
+      }
+    }
+  }
+} finally {
+  await serve.stop();
+  await xmrig.close();
+}
+
+const rows = CONNECTIONS.flatMap((connections) =>
+  ROUTES.map((route) => {
+    const s = samples.get(`${route} c${connections}`)!;
+    return [
+      `\`GET ${route}\``,
+      String(connections),
+      String(sizes.get(route)),
+      fmt(median(s.rps), 0),
+      fmt(median(s.p50), 2),
+      fmt(median(s.cpuUs), 0),
+      `${fmt(Math.min(...s.cpuUs), 0)}–${fmt(Math.max(...s.cpuUs), 0)}`,
+    ];
+  })
+);
+const out = table(
+  [
+    "route",
+    "connections",
+    "body bytes",
+    "req/s (median)",
+    "p50 ms",
+    "serve CPU µs/req (median)",
+    "CPU µs/req range",
+  ],
+  rows,
+);
+const doc = `# What the status page costs
+
+Generated by \`deno run -A bench/status_page.ts\` on ${new Date().toISOString().slice(0, 10)}
+(${Deno.build.os}, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs, shared):
+one standalone \`serve\` over the Zen 4 fixture rig with a token and the XMRig stand-in,
+admission off, wrk for ${SECONDS} s per run, ${ROUNDS} rounds with the routes interleaved. CPU is
+\`serve\`'s utime+stime per request (one request per connection: \`Connection: close\`).
+
+\`GET /\` answers a response built once at start-up (no snapshot read, no XMRig call, no
+merge, no auth check), so its cost is the socket work alone; \`/health\` and \`/2/summary\` add
+the snapshot cache and the per-second body memo (and, for \`/2/summary\`, the cached XMRig reply).
+Noisy on a shared 2-core VM: compare within one run.
+
+${out}
+`;
+const docPath = join(REPO, "docs", "benchmarks-status-page.md");
+await Deno.writeTextFile(docPath, doc);
+// wrap the prose as `deno fmt` does, so `deno task check` passes on the generated file
+await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", docPath], stdout: "null" }).output();
+await Deno.stdout.write(new TextEncoder().encode(out + "\n"));

@@ -1,0 +1,105 @@
+/**
+ * Issue 12, trust: the one masking rule (`src/lib/secrets.ts`) on every credential shape, the
+ * snapshot file masked as it is written, and an open API kept on loopback unless told otherwise.
+ * The leak sweep over every route and output is in secrets_test.ts.
+ */
+
+import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
+import { join } from "node:path";
+import { bindFor } from "../src/cli/serve.ts";
+import { maskSecrets } from "../src/lib/secrets.ts";
+import { validateConfig } from "../src/rigforge/config.ts";
+import { serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
+import { startServe } from "./_serve.ts";
+import { fixtureSnapshot } from "./_snapshot.ts";
+
+// ---- the one masking rule ----
+
+Deno.test("maskSecrets: every credential shape becomes the sentinel, whole; the rest stays", () => {
+  const S = { __secret__: true };
+  const input = {
+    pools: [
+      { url: "stratum+tcp://w1:hunter2@pool.lan:3333", user: "w1", pass: "p" },
+      { url: "stratum+ssl://w2@pool.lan:443", user: "w2", pass: "", "tls-fingerprint": null },
+      { url: "w3:pa/ss@pool.lan:3333", user: "w3" },
+    ],
+    deep: [[{ a: { b: { Password: 12345, apiKey: "k", privateKey: { pem: "x" } } } }]],
+    access_tokens: { grafana: "t" },
+    "access-token": ["t1", "t2"],
+    client_secret: { nested: "s" },
+    token_set: true,
+    named_tokens: 2,
+    tokens: ["t3"],
+    already: { pass: { __secret__: true } },
+    text: "connected to stratum+tcp://w:pw@pool:1 ok",
+    comment: "the-master-token",
+    user: "the-master-token",
+  };
+  const out = maskSecrets(input, ["the-master-token"]);
+  assertEquals(out, {
+    pools: [
+      { url: S, user: "w1", pass: S },
+      { url: "stratum+ssl://w2@pool.lan:443", user: "w2", pass: "", "tls-fingerprint": null },
+      { url: S, user: "w3" },
+    ],
+    deep: [[{ a: { b: { Password: S, apiKey: S, privateKey: S } } }]],
+    access_tokens: S,
+    "access-token": S,
+    client_secret: S,
+    token_set: true,
+    named_tokens: 2,
+    tokens: S,
+    already: { pass: S },
+    text: S,
+    comment: S,
+    user: "the-master-token",
+  });
+  // hostile nesting is withheld, not walked without end
+  let nested: unknown = "leaf";
+  for (let i = 0; i < 200; i++) nested = { n: nested };
+  assert(JSON.stringify(maskSecrets(nested)).includes("__secret__"));
+  assert(!JSON.stringify(maskSecrets(nested)).includes("leaf"));
+});
+
+Deno.test("the snapshot file is masked as it is written (a nested password never reaches it)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rf-snapmask-" });
+  try {
+    const snapshot = await fixtureSnapshot("zen4");
+    // a record as a faulty probe might make it (a shape no probe should ever produce)
+    Reflect.set(snapshot.records, "config_view", {
+      config: {
+        pools: [{ url: "stratum+tcp://u:pw-SNAPLEAK@h:1", extra: [{ password: "pw-SNAPLEAK-2" }] }],
+      },
+    });
+    const file = join(dir, "snapshot.json");
+    await writeSnapshotAtomic(file, snapshot);
+    const text = await Deno.readTextFile(file);
+    assert(!text.includes("SNAPLEAK"), "a credential was written to the snapshot");
+    assert(text.includes('"__secret__":true'));
+    assert(!serializeSnapshot(snapshot, true).includes("SNAPLEAK"), "probe --print");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---- an open API stays on loopback unless told otherwise (item 9) ----
+
+Deno.test("standalone serve with no token binds 127.0.0.1 and says how to open it", async () => {
+  // the README's first command: no RigForge config, no --bind
+  const serve = await startServe({ omitBind: true });
+  try {
+    const line = serve.stderr();
+    assertMatch(line, /listening on 127\.0\.0\.1:\d+ \(standalone\), token: open/);
+    assertMatch(line, /loopback only: set ACCESS_TOKEN, or pass --bind 0\.0\.0\.0/);
+  } finally {
+    await serve.stop();
+  }
+  const tokenConfig = { apiBind: "0.0.0.0", apiBindSet: false };
+  assertEquals(bindFor(null, null, true), "127.0.0.1", "no config, no token");
+  assertEquals(bindFor(null, tokenConfig, true), "127.0.0.1", "config without token or bind");
+  assertEquals(bindFor(null, tokenConfig, false), "0.0.0.0", "a token: the LAN, as before");
+  assertEquals(bindFor("0.0.0.0", null, true), "0.0.0.0", "--bind wins");
+  assertEquals(bindFor(null, { apiBind: "::", apiBindSet: true }, true), "::", "api_bind wins");
+  assertEquals(validateConfig({}, "c.json").apiBindSet, false);
+  assertEquals(validateConfig({ api_bind: "0.0.0.0" }, "c.json").apiBindSet, true);
+});
