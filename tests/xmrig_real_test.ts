@@ -248,7 +248,18 @@ if (!binary.ok) {
       // and the live values went where they belong
       const rig = block as Record<string, Lossless>;
       assertEquals(rig["xmrig_api"], "ok");
-      assertEquals(rig["xmrig_version"], `v${(xmrigOnly["version"] as string)}`);
+      // the running XMRig's own report, beside RigForge's pin (the fixture home pins another
+      // release than the 6.16.0 running here, so the mismatch must show)
+      assertEquals(rig["xmrig_version_running"], `v${(xmrigOnly["version"] as string)}`);
+      const pinned = /^XMRIG_VERSION="?(?:\$\{XMRIG_VERSION:-)?(v?[0-9][^}"\s]*)/m.exec(
+        await Deno.readTextFile(join(homeFrom, "rigforge.sh")),
+      )?.[1];
+      assert(pinned !== undefined, "the fixture home pins a release");
+      assertEquals(rig["xmrig_version"], pinned.startsWith("v") ? pinned : `v${pinned}`);
+      assertEquals(
+        rig["xmrig_version_mismatch"],
+        rig["xmrig_version"] !== rig["xmrig_version_running"],
+      );
       assert(!body.includes(token), "the token is not in the body");
     } finally {
       const stopped = await serve.stop();
