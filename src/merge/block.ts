@@ -137,7 +137,9 @@ export function rigforgeBlock(
     xmrig_version_mismatch: src.log.note(
       "xmrig_version_mismatch",
       running === null || typeof pinned !== "string" ? null : !sameVersion(running, pinned),
-      running === null ? src.log.reasons["xmrig_version_running"] ?? null : "absent",
+      running === null
+        ? src.log.reasons["xmrig_version_running"] ?? null
+        : src.log.reasons["xmrig_version"] ?? "absent",
     ),
     xmrig_build_matches_pin: src.get(
       "xmrig_build_matches_pin",
