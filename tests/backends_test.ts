@@ -12,6 +12,7 @@ import { backendsBody } from "../src/merge.ts";
 import { FIXTURE_NOW_MS } from "./_context.ts";
 import { parseLossless } from "./_lossless.ts";
 import { fixtureSnapshot, XMRIG_DIR, xmrigBody } from "./_snapshot.ts";
+import { locate } from "../src/rigforge/locate.ts";
 
 const CAPTURES = [
   "backends-v2.json",
@@ -102,4 +103,45 @@ Deno.test("arrayElements skips strings, nesting and escapes", () => {
   assert(body.status === 200);
   assert(body.text.startsWith('[{"type":"cpu","threads":[],"rigforge":{'));
   assert(body.text.endsWith('},{"type":"cuda"}]'));
+});
+
+Deno.test("cpu.rx in XMRig's object form or absent: null with why, automatic when absent", async () => {
+  const capture = xmrigBody("backends-v2.json");
+  const text = await Deno.readTextFile(join(WORKER, "xmrig/build/config.json"));
+  const RX = /,\s*"rx": 32\b/;
+  assert(RX.test(text), "the fixture's built config has a count");
+  const cases = [
+    // XMRig 6's object form ({"threads", "intensity", "affinity"}): not read here.
+    { rx: ', "rx": {"threads": 8, "affinity": -1}', want: [null, null, null, "unsupported"] },
+    // No cpu.rx at all: XMRig lays the threads out itself.
+    { rx: "", want: [null, null, true, "absent"] },
+  ];
+  for (const { rx, want } of cases) {
+    const home = await Deno.makeTempDir();
+    try {
+      const cp = new Deno.Command("cp", { args: ["-a", `${join(WORKER, "../..")}/.`, home] });
+      assert((await cp.output()).success);
+      const path = join(home, "data/worker/xmrig/build/config.json");
+      await Deno.writeTextFile(path, text.replace(RX, rx));
+      const located = await locate(home);
+      const snapshot = await fixtureSnapshot("zen4", {
+        rigforge: located.paths,
+        config: located.config,
+      });
+      const at = { read: { snapshot, error: null }, now: FIXTURE_NOW_MS + 5000 };
+      const body = backendsBody({ ok: true, text: capture }, at);
+      assert(body.status === 200);
+      const note = (JSON.parse(body.text) as Record<string, unknown>[])
+        .find((b) => b["type"] === "cpu")!["rigforge"] as Record<string, unknown>;
+      const reasons = note["reasons"] as Record<string, unknown>;
+      assertEquals(
+        [note["rx"], note["threads_configured"], note["auto_layout"], reasons["rx"]],
+        want,
+        rx,
+      );
+      assertEquals(reasons["threads_configured"], want[3]);
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  }
 });

@@ -232,6 +232,10 @@ Deno.test("no snapshot: 200-able block, v1.12 keys present, snapshot-borne value
   const running = `v${JSON.parse(xmrigBody("summary-v2-mining.json")).version}`;
   assertEquals(block["xmrig_version_running"], running, "XMRig's own data is intact");
   assertEquals(block["xmrig_version_mismatch"], null);
+  // Cannot tell for the pin's reason (no snapshot), not "no pin".
+  const why = block["reasons"] as Record<string, unknown>;
+  assertEquals(why["xmrig_version"], "not-running");
+  assertEquals(why["xmrig_version_mismatch"], why["xmrig_version"]);
   assertEquals(block["snapshot"], {
     status: "missing",
     age_s: null,

@@ -9,7 +9,9 @@ import { deepEqual as assertEquals } from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { probeCommand } from "../src/cli/probe.ts";
 import { powerProbe } from "../src/probe/power.ts";
-import { energyOver, pairPower } from "../src/probe/power_pair.ts";
+import { energyOver, hashrate60, pairPower } from "../src/probe/power_pair.ts";
+import { parseXmrigSummary } from "../src/probe/xmrig_api.ts";
+import { xmrigBody } from "./_snapshot.ts";
 import { rigforgeBlock } from "../src/merge/block.ts";
 import { buildSnapshot, countersOf } from "../src/snapshot.ts";
 import { fetchXmrig } from "../src/xmrig.ts";
@@ -201,3 +203,21 @@ async function copyTree(from: string, to: string): Promise<void> {
     }
   }
 }
+
+Deno.test("a running XMRig whose 60 s window is still empty is warming up, not stopped", () => {
+  // XMRig's own capture 10 s after start: hashrate.total = [10 s value, null, null].
+  const text = xmrigBody("summary-v2-warmup.json");
+  const total = (JSON.parse(text) as { hashrate: { total: (number | null)[] } }).hashrate.total;
+  assertEquals(typeof total[0] === "number" && total[0] > 0 && total[1] === null, true);
+  assertEquals(hashrate60({ ok: true, text }), "warming-up");
+  // At start every window is 0.0: nothing hashed yet, still warming up (as the xmrig_api record
+  // says for the same reply).
+  const startup = xmrigBody("summary-v2-startup.json");
+  assertEquals(hashrate60({ ok: true, text: startup }), "warming-up");
+  assertEquals(
+    parseXmrigSummary({ ok: true, text: startup }).reasons["hashrate.60s"],
+    "warming-up",
+  );
+  // Unreachable: not running.
+  assertEquals(hashrate60({ ok: false, error: "refused" }), "not-running");
+});

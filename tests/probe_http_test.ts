@@ -15,6 +15,7 @@ import { fetchXmrig } from "../src/xmrig.ts";
 import { FIXTURE_NOW_MS, ROOTS_DIR } from "./_context.ts";
 import { fixtureRigContext, fixtureSnapshot, XMRIG_DIR, xmrigBody } from "./_snapshot.ts";
 import { controlReceiverProbe } from "../src/probe/control_receiver.ts";
+import { locate } from "../src/rigforge/locate.ts";
 
 const STATUS = await Deno.readTextFile(
   join(ROOTS_DIR, "zen4/var/lib/rigforge-control/status.json"),
@@ -187,4 +188,33 @@ Deno.test("vs_best: XMRig's 15 min average against the tune's best, in the block
   const block = rigforgeBlock(down, null, NOW);
   assertEquals((block["tune"] as Record<string, unknown>)["vs_best"], null);
   assertEquals((block["reasons"] as Record<string, unknown>)["tune.vs_best"], "not-running");
+});
+
+Deno.test("vs_best: a tune log whose best is 0 or negative is corrupt, not absent", async () => {
+  for (const bad of [0, -5]) {
+    const home = await Deno.makeTempDir();
+    try {
+      const src = join(RIGFORGE, "epyc");
+      const copy = new Deno.Command("cp", { args: ["-a", `${src}/.`, home] });
+      assertEquals((await copy.output()).code, 0);
+      const path = join(home, "data/worker/rigforge-tune.json");
+      const log = JSON.parse(await Deno.readTextFile(path));
+      assertEquals(log.target, "perf");
+      log.best.hashrate = bad;
+      await Deno.writeTextFile(path, JSON.stringify(log));
+      const located = await locate(home);
+      const snapshot = await fixtureSnapshot("epyc", {
+        rigforge: located.paths,
+        config: located.config,
+        xmrigSummary: () =>
+          Promise.resolve({ ok: true, text: xmrigBody("summary-v2-mining.json") }),
+      });
+      const block = rigforgeBlock(snapshot, null, NOW);
+      assertEquals((block["tune"] as Record<string, unknown>)["vs_best"], null);
+      // A tune log is there; its best cannot be compared with.
+      assertEquals((block["reasons"] as Record<string, unknown>)["tune.vs_best"], "corrupt");
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  }
 });

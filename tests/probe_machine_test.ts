@@ -24,6 +24,7 @@ import type { EnergyReading } from "../src/probe/types.ts";
 import { choosePackage, parseMillidegrees, thermalProbe } from "../src/probe/thermal.ts";
 import type { ProbeContext, Reasons } from "../src/probe/types.ts";
 import { fixtureContext, ROOTS_DIR } from "./_context.ts";
+import { cleanupRoot, materialiseRoot } from "./_roots.ts";
 
 const PROFILES = ["buildvm", "zen4", "epyc", "intel"] as const;
 
@@ -795,4 +796,38 @@ Deno.test("cpu: the 128-CPU epyc pass reads every CPU, twice in a row", async ()
   await cpuProbe.collect(ctx);
   const r = await cpuProbe.collect(ctx);
   assertEquals(r.busy_cpus, 64);
+});
+
+Deno.test("cpu: one CPU's unreadable cpufreq or throttle file is cannot-tell, not a partial all-clear", async () => {
+  const root = await materialiseRoot("intel");
+  try {
+    const cpu = join(root, "sys/devices/system/cpu");
+    // The fixture reads whole on every CPU: its governors and counts are known.
+    const full = await cpuProbe.collect(fixtureContext(root));
+    assertEquals(full.governors, ["powersave"]);
+    // cpu17's governor and cpu20's core throttle count become directories (EISDIR on read):
+    // the other 31 CPUs still read, but "every CPU" can no longer be told.
+    for (
+      const file of ["cpu17/cpufreq/scaling_governor", "cpu20/thermal_throttle/core_throttle_count"]
+    ) {
+      await Deno.remove(join(cpu, file));
+      await Deno.mkdir(join(cpu, file));
+    }
+    const r = await cpuProbe.collect(fixtureContext(root));
+    assertEquals([r.governors, r.busy_governors], [null, null]);
+    assertEquals([r.reasons["governors"], r.reasons["busy_governors"]], [
+      "unreadable",
+      "unreadable",
+    ]);
+    assertEquals(r.throttle.core_throttle_count, null);
+    assertEquals(r.reasons["throttle.core_throttle_count"], "unreadable");
+    // The package count still reads on every CPU.
+    assertEquals(r.throttle.package_throttle_count, full.throttle.package_throttle_count);
+    // A CPU with no cpufreq directory at all (offline) is skipped, not a failure.
+    await Deno.remove(join(cpu, "cpu17/cpufreq"), { recursive: true });
+    const offline = await cpuProbe.collect(fixtureContext(root));
+    assertEquals(offline.governors, ["powersave"]);
+  } finally {
+    await cleanupRoot(root);
+  }
 });

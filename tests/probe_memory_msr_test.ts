@@ -767,3 +767,36 @@ Deno.test("parseHugepagesLog keeps only the lines since XMRig's last start", asy
   const bogus = parseHugepagesLog("[t]  randomx  allocated 1 MB huge pages 900% 9/1\n");
   if (bogus.dataset !== null) throw new Error("impossible values accepted");
 });
+
+Deno.test("xmrig_log: a rotated log without this start's banner cannot tell, it does not say not-running", async () => {
+  const { collectXmrigLog } = await import("../src/probe/xmrig_log.ts");
+  const worker = await Deno.makeTempDir();
+  try {
+    // The zen4 log's lines after its last start banner, minus the huge-pages lines: what a log
+    // rotated (copytruncate) after XMRig's start holds. XMRig is running and hashing.
+    const zen4 = await Deno.readTextFile(
+      join(ROOTS_DIR, "../rigforge/zen4/data/worker/xmrig.log"),
+    );
+    const lines = zen4.split("\n");
+    const last = lines.findLastIndex((l) => l.includes(" * ABOUT"));
+    const after = lines.slice(last + 1);
+    assert(after.some((l) => /huge pages \d+%/.test(l)), "the fixture has this start's lines");
+    const rotated = after.filter((l) => !/huge pages \d+%/.test(l) && !l.includes(" * "));
+    assert(rotated.some((l) => l.includes("miner    speed")), "XMRig is hashing");
+    const ctx = (text: string) => {
+      Deno.writeTextFileSync(join(worker, "xmrig.log"), text);
+      return fixtureContext("zen4", {
+        rigforge: { home: worker, workerRoot: worker, configPath: join(worker, "config.json") },
+      });
+    };
+    const cut = await collectXmrigLog(ctx(rotated.join("\n")));
+    assertEquals([cut.dataset, cut.threads], [null, null]);
+    assertEquals(cut.reasons, { dataset: "absent", threads: "absent" });
+    // With this start's banner and no huge-pages line yet: XMRig has not got that far.
+    const banner = lines[last]!;
+    const starting = await collectXmrigLog(ctx(`${banner}\n`));
+    assertEquals(starting.reasons, { dataset: "not-running", threads: "not-running" });
+  } finally {
+    await Deno.remove(worker, { recursive: true });
+  }
+});

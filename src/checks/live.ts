@@ -62,6 +62,10 @@ export function tuneGapCheck(records: ProbeRecords): Check {
     target: run?.target ?? null,
     best_hs: run?.best_hs ?? null,
     best_hs_per_watt: run?.best_hs_per_watt ?? null,
+    best_reason: reasonOf(
+      records.tune?.reasons,
+      `last_run.${run?.target === "efficiency" ? "best_hs_per_watt" : "best_hs"}`,
+    ),
     hs_15m: xmrig?.hashrate["15m"] ?? null,
     hs_15m_reason: xmrig === null ? "unreadable" : reasonOf(xmrig.reasons, "hashrate.15m"),
     hs_per_watt_60s: power?.paired?.hs_per_watt ?? null,

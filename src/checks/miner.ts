@@ -316,7 +316,10 @@ export function hugepagesLogCheck(records: ProbeRecords): Check {
   const lines = [log.dataset, log.threads].filter((l) => l !== null);
   if (lines.length === 0) {
     const reason = log.reasons["dataset"] ?? "absent";
-    return check(id, "skipped", title, "no huge-pages line since XMRig's last start", { reason });
+    const detail = reason === "not-running"
+      ? "no huge-pages line since XMRig's last start"
+      : "cannot tell: XMRig's last start is not in its log (no log, or rotated)";
+    return check(id, "skipped", title, detail, { reason });
   }
   const data = { dataset: log.dataset, threads: log.threads };
   const low = lines.find((l) => l.pct < HUGEPAGES_LOG_OK_PCT);

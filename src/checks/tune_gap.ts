@@ -38,6 +38,8 @@ export interface TuneGapInputs {
   best_hs: number | null;
   /** The best result's `hs_per_watt` (H/s per W). */
   best_hs_per_watt: number | null;
+  /** Why the target's best is `null` (the tune record's reason), when known. */
+  best_reason?: NullReason | null;
   /** XMRig's 15 min average, H/s, and why it is missing. */
   hs_15m: number | null;
   hs_15m_reason: NullReason | null;
@@ -53,12 +55,16 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
  *
  * @param input the figures
  * @returns the comparison, or why it cannot be told (`absent`: no tune, or no best in the
- *   target's unit; the live figure's own reason otherwise)
+ *   target's unit; `corrupt`: a best that is unreadable or not above 0; the live figure's own
+ *   reason otherwise)
  */
 export function tuneGap(input: TuneGapInputs): TuneGap | NullReason {
   const efficiency = input.target === "efficiency";
   const best = efficiency ? input.best_hs_per_watt : input.best_hs;
-  if (input.target === null || best === null || !(best > 0)) return "absent";
+  if (input.target === null) return "absent";
+  if (best === null) return input.best_reason ?? "absent";
+  // A best of 0 (or below) is a tune log that cannot be compared with, not a missing one.
+  if (!(best > 0)) return "corrupt";
   const live = efficiency ? input.hs_per_watt_60s : input.hs_15m;
   if (live === null || !(live >= 0)) {
     return (efficiency ? input.hs_per_watt_reason : input.hs_15m_reason) ?? "unreadable";

@@ -12,6 +12,7 @@ import { int, type Obj, obj } from "../lib/json.ts";
 import { maskSecrets } from "../lib/secrets.ts";
 import type { Source } from "./source.ts";
 import { spliceTopLevel } from "./splice.ts";
+import { reasonIn } from "./fields.ts";
 
 /**
  * The byte ranges `[start, end)` of the elements of a top-level JSON array (strings and
@@ -68,10 +69,24 @@ export function backendAnnotation(src: Source): Obj {
     : Array.isArray(rx)
     ? rx.length
     : null;
+  // With a layout but no `rx` read: `absent` (no `cpu.rx`: XMRig lays threads out itself) or
+  // `unsupported` (XMRig's object form, a list over 4096 entries), from the provenance record.
+  const known = typeof rx === "number" || Array.isArray(rx);
+  const why = layout === null || known
+    ? null
+    : reasonIn(src.record("provenance"), "xmrig_layout.rx") ?? "corrupt";
+  const note = <T>(key: string, value: T | null) =>
+    why === null ? value : src.log.note(key, value, why);
   return {
-    rx: typeof rx === "number" || Array.isArray(rx) ? rx : null,
-    threads_configured: threads,
-    auto_layout: typeof rx === "number" ? rx < 0 : rx === undefined || rx === null ? null : false,
+    rx: note("rx", known ? rx : null),
+    threads_configured: note("threads_configured", threads),
+    auto_layout: typeof rx === "number"
+      ? rx < 0
+      : Array.isArray(rx)
+      ? false
+      : why === "absent"
+      ? true
+      : note("auto_layout", null),
     cpu: obj(layout?.["cpu"]),
     randomx: obj(layout?.["randomx"]),
     applied: maskSecrets(src.get("applied", "tune", "applied.raw", obj)),

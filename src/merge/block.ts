@@ -137,7 +137,9 @@ export function rigforgeBlock(
     xmrig_version_mismatch: src.log.note(
       "xmrig_version_mismatch",
       running === null || typeof pinned !== "string" ? null : !sameVersion(running, pinned),
-      running === null ? src.log.reasons["xmrig_version_running"] ?? null : "absent",
+      running === null
+        ? src.log.reasons["xmrig_version_running"] ?? null
+        : src.log.reasons["xmrig_version"] ?? "absent",
     ),
     xmrig_build_matches_pin: src.get(
       "xmrig_build_matches_pin",
@@ -221,10 +223,15 @@ export function tuneGapInputs(src: Source): TuneGapInputs {
   const tune = src.record("tune");
   const xmrig = src.record("xmrig_api");
   const power = src.record("power");
+  const target = oneOf(dig(tune, "last_run.target"), TARGETS);
   return {
-    target: oneOf(dig(tune, "last_run.target"), TARGETS),
+    target,
     best_hs: num(dig(tune, "last_run.best_hs")),
     best_hs_per_watt: num(dig(tune, "last_run.best_hs_per_watt")),
+    best_reason: reasonIn(
+      tune,
+      target === "efficiency" ? "last_run.best_hs_per_watt" : "last_run.best_hs",
+    ),
     hs_15m: num(dig(xmrig, "hashrate.15m")),
     hs_15m_reason: xmrig === null ? src.missing("xmrig_api") : reasonIn(xmrig, "hashrate.15m"),
     hs_per_watt_60s: num(dig(power, "paired.hs_per_watt")),

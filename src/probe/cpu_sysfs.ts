@@ -155,8 +155,10 @@ export function readCpufreq(ctx: ProbeContext, cpus: readonly string[]): Promise
 }
 
 /**
- * The readable values among per-CPU results; with none, why: `unsupported` when every CPU lacks
- * the file (no cpufreq driver, as in most VMs), else the first other reason.
+ * Every CPU's value, CPUs without the file (`absent`: offline, no cpufreq) left out; why not:
+ * the first other reason when some CPU has the file but it did not read (a partial set would
+ * pass for the whole), `unsupported` when every CPU lacks the file (no cpufreq driver, as in
+ * most VMs).
  *
  * @param results one result per CPU
  * @returns the values, or a reason
@@ -168,8 +170,10 @@ export function gather<T>(results: readonly Result<T>[]): Result<T[]> {
     if (result.ok) values.push(result.value);
     else if (result.reason !== "absent") reason ??= result.reason;
   }
+  // One CPU that has the file but could not be read: the set is incomplete, so cannot tell.
+  if (reason !== null) return failed(reason);
   if (values.length > 0) return value(values);
-  return failed(reason ?? "unsupported");
+  return failed("unsupported");
 }
 
 /** Thermal throttle event counts, each core and package counted once. */
@@ -212,9 +216,13 @@ export async function readThrottle(ctx: ProbeContext, cpus: readonly string[]): 
     if (pkg.ok) packages.set(pkgKey, Math.max(pkg.value, packages.get(pkgKey) ?? 0));
   });
   const total = (counts: Map<string, number>, results: Result<number>[]): Result<number> => {
+    // A counter present but unreadable on some CPU: the sum would undercount, so cannot tell.
+    const unread = results.find((r): r is { ok: false; reason: NullReason } =>
+      !r.ok && r.reason !== "absent"
+    );
+    if (unread !== undefined) return failed(unread.reason);
     if (counts.size > 0) return value([...counts.values()].reduce((a, b) => a + b, 0));
-    const reason = results.find((r): r is { ok: false; reason: NullReason } => !r.ok);
-    return failed(reason?.reason ?? "absent");
+    return failed("absent");
   };
   return {
     core: total(cores, rows.map((row) => row[0])),

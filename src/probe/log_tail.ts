@@ -35,6 +35,19 @@ export function linesSinceLastStart(text: string): string[] {
 }
 
 /**
+ * Whether the log text holds XMRig's start banner (` * ABOUT`): without it, the lines of the
+ * current start are not in the text (the log was rotated or truncated, or the start lies
+ * before the tail that was read), so a line missing from it cannot be told apart from one
+ * XMRig never printed.
+ *
+ * @param text the log (or its tail)
+ * @returns `true` when a start banner is in the text
+ */
+export function hasStartBanner(text: string): boolean {
+  return text.split("\n").some((line) => stripAnsi(line).includes(BANNER));
+}
+
+/**
  * A log line as reported: trimmed, control characters (left after ANSI stripping) shown as
  * `.`, at most {@link MAX_LOG_LINE} characters.
  *

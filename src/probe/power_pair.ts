@@ -48,7 +48,8 @@ export interface PairedPower {
  * Reads XMRig's 60 s average hashrate from its summary.
  *
  * @param reply XMRig's `/2/summary` reply
- * @returns H/s, or why there is none (`not-running`: unreachable, or no positive 60 s value yet)
+ * @returns H/s, or why there is none (`not-running`: unreachable or paused; `warming-up`: XMRig
+ *   answers but has no positive 60 s average yet)
  */
 export function hashrate60(reply: XmrigReply): number | NullReason {
   if (!reply.ok) return "not-running";
@@ -57,9 +58,12 @@ export function hashrate60(reply: XmrigReply): number | NullReason {
   const total = isObject(hashrate) ? hashrate["total"] : null;
   if (!Array.isArray(total)) return "corrupt";
   const value: unknown = total[1];
-  if (value === null) return "not-running";
+  const paused = isObject(parsed) && parsed["paused"] === true;
+  // XMRig answers but has no 60 s average yet (`null`, or 0.0 before its first hash):
+  // warming up, as the `xmrig_api` record says for the same reply; paused: not running.
+  if (value === null) return paused ? "not-running" : "warming-up";
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return "corrupt";
-  return value > 0 ? value : "not-running";
+  return value > 0 ? value : paused ? "not-running" : "warming-up";
 }
 
 /**

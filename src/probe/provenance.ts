@@ -405,8 +405,15 @@ export async function collectProvenance(ctx: ProbeContext): Promise<ProvenanceRe
   }
   if (!config.ok) reasons["xmrig_http"] = reasons["xmrig_layout"] = config.reason;
   else {
-    record.xmrig_layout = layoutOf(parseConfig(config.value));
+    const parsed = parseConfig(config.value);
+    record.xmrig_layout = layoutOf(parsed);
     if (record.xmrig_layout === null) reasons["xmrig_layout"] = "corrupt";
+    else if (record.xmrig_layout.rx === null) {
+      // No `cpu.rx` (XMRig lays threads out itself), or a form not read here (XMRig's object
+      // form, a list over 4096 entries).
+      const cpu = isObject(parsed) && isObject(parsed["cpu"]) ? parsed["cpu"] : {};
+      reasons["xmrig_layout.rx"] = cpu["rx"] === undefined ? "absent" : "unsupported";
+    }
     const http = parseXmrigHttp(config.value);
     if (http.value === null) reasons["xmrig_http"] = http.why;
     else {

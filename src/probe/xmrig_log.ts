@@ -8,7 +8,7 @@
  * @module
  */
 
-import { clip, linesSinceLastStart, LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
+import { clip, hasStartBanner, linesSinceLastStart, LOG_TAIL_BYTES, readTail } from "./log_tail.ts";
 import type { Probe, ProbeContext, Reasons } from "./types.ts";
 
 /** One huge-pages report line: how many of the wanted pages were huge. */
@@ -80,8 +80,11 @@ export async function collectXmrigLog(ctx: ProbeContext): Promise<XmrigLogRecord
   if (!tail.ok) return empty(tail.reason);
   const parsed = parseHugepagesLog(tail.value);
   const reasons: Reasons = {};
-  if (parsed.dataset === null) reasons["dataset"] = "not-running";
-  if (parsed.threads === null) reasons["threads"] = "not-running";
+  // No start banner in the tail: this start's lines are not there (log rotated or truncated,
+  // or the start lies before the tail), so a missing line cannot be told from no line.
+  const missing = hasStartBanner(tail.value) ? "not-running" : "absent";
+  if (parsed.dataset === null) reasons["dataset"] = missing;
+  if (parsed.threads === null) reasons["threads"] = missing;
   return { ...parsed, reasons };
 }
 
