@@ -61,6 +61,53 @@ Deno.test("maskSecrets: every credential shape becomes the sentinel, whole; the 
   assert(!JSON.stringify(maskSecrets(nested)).includes("leaf"));
 });
 
+Deno.test("maskSecrets: compound key names, userinfo in free text, a token inside a string or equal to a number", () => {
+  const S = { __secret__: true };
+  const out = maskSecrets({
+    pools: [{
+      url: "stratum+tcp://pool.rig-3333.example:3333",
+      user: "w1",
+      rpcpassword: "pw-ATK-1",
+      accesstoken: "pw-ATK-2",
+      apitoken: "pw-ATK-3",
+      privkey: "pw-ATK-4",
+      authorization: "Bearer pw-ATK-5",
+      cookie: "sid=pw-ATK-6",
+      note: "connect with w1:pw-ATK-7@pool.lan:3333 please",
+      path: "w1:pw-ATK-8@pool.lan/sub",
+      "rig-id": 987654,
+      label: "rig 987654 east",
+    }],
+    named_tokens: 2,
+    passwords_seen: 3,
+    comment: "the time is 12:30, mail me@host",
+  }, ["987654"]);
+  assertEquals(out, {
+    pools: [{
+      url: "stratum+tcp://pool.rig-3333.example:3333",
+      user: "w1",
+      rpcpassword: S,
+      accesstoken: S,
+      apitoken: S,
+      privkey: S,
+      authorization: S,
+      cookie: S,
+      note: S,
+      path: S,
+      "rig-id": S,
+      label: S,
+    }],
+    named_tokens: 2,
+    passwords_seen: 3,
+    comment: "the time is 12:30, mail me@host",
+  });
+  // a token that is part of a pool URL: the URL is withheld, the user (Pithead's name mode) not
+  const part = maskSecrets({ url: "stratum+tcp://tok-in-url.example:3333", user: "tok-in-url" }, [
+    "tok-in-url",
+  ]);
+  assertEquals(part, { url: S, user: "tok-in-url" });
+});
+
 Deno.test("the snapshot file is masked as it is written (a nested password never reaches it)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rf-snapmask-" });
   try {

@@ -8,14 +8,20 @@
  * - a **secret key** names a password, secret or token: its words (split at `-`, `_`, `.`,
  *   spaces and camelCase) include `pass`, `passwd`, `password`, `passphrase`, `pwd`, `secret`,
  *   `secrets`, `token`, `credential`, `credentials`, `apikey`, or the pairs `api key`,
- *   `private key`, `access key`, `tls fingerprint`; plural `tokens`/`passwords` also, except
- *   when the value is a number (a count, such as the exposure record's `named_tokens`);
+ *   `private key`, `access key`, `tls fingerprint`; or a word that *contains* `password`,
+ *   `passwd`, `passphrase`, `secret`, `token`, `apikey`, `credential`, `privkey`, `bearer`,
+ *   `cookie` or `authorization` (`rpcpassword`, `accesstoken`, `apitoken`); a word ending in
+ *   `tokens`/`passwords` is not a secret when the value is a number (a count, such as the
+ *   exposure record's `named_tokens`);
  * - a secret key's value is replaced **whole** by the sentinel, whatever its shape (string,
  *   number, object, array), unless it is `null`, `""` or a boolean (unset, or a flag such as
  *   `token_set`: configuration, not a secret) or already the sentinel;
  * - a **string anywhere** (under any key, in any array) that carries a URL userinfo password
- *   (`stratum+tcp://user:pass@host`, `user:pass@host:3333`) is replaced whole by the sentinel;
- *   a bare `user@host` has no password and stays;
+ *   (`stratum+tcp://user:pass@host`, `user:pass@host:3333`, also inside free text such as
+ *   `connect with user:pass@host`) is replaced whole by the sentinel; a bare `user@host` has no
+ *   password and stays;
+ * - a string that contains a known secret (`maskSecrets`'s `known`, 3 characters or more), or a
+ *   number whose decimal text equals one, is replaced whole by the sentinel;
  * - nesting deeper than {@link MAX_DEPTH} is withheld (the sentinel), never walked unbounded.
  *
  * @module
@@ -52,7 +58,20 @@ const SECRET_WORDS = new Set([
   "apikey",
 ]);
 const SECRET_PAIRS = ["api key", "private key", "access key", "tls fingerprint"];
-const COUNTABLE = new Set(["tokens", "passwords"]);
+const SECRET_STEMS = [
+  "password",
+  "passwd",
+  "passphrase",
+  "secret",
+  "token",
+  "apikey",
+  "credential",
+  "privkey",
+  "bearer",
+  "cookie",
+  "authorization",
+];
+const COUNT = /(?:tokens|passwords)$/;
 
 /** @returns a fresh `{"__secret__": true}` object */
 export function secretSentinel(): Masked {
@@ -89,18 +108,22 @@ export function isSecretKey(key: string, value?: unknown): boolean {
   if (list.some((w) => SECRET_WORDS.has(w))) return true;
   const joined = ` ${list.join(" ")} `;
   if (SECRET_PAIRS.some((pair) => joined.includes(` ${pair} `))) return true;
-  return typeof value !== "number" && list.some((w) => COUNTABLE.has(w));
+  return list.some((w) =>
+    !(typeof value === "number" && COUNT.test(w)) && SECRET_STEMS.some((s) => w.includes(s))
+  );
 }
 
 // scheme://user:password@host (the password may hold `/`, `@`, `:`), or user:password@host
 const URL_USERINFO = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s]*@/;
-const BARE_USERINFO = /^[^\s:/@]+:(?!\/\/)[^\s]+@[^\s:/@]+(?::\d{1,5})?$/;
+// user:password@host at the start of the string or after a space (free text, a path after it)
+const BARE_USERINFO = /(?:^|\s)[^\s:/@]+:(?!\/\/)[^\s@]+@[^\s:/@]+/;
 
 /**
  * Whether a string carries a URL userinfo password anywhere in it.
  *
  * @param text a string
- * @returns true for `scheme://user:pass@host…` anywhere, or a whole `user:pass@host[:port]`
+ * @returns true for `scheme://user:pass@host…` or `user:pass@host…` anywhere (the latter
+ *   starting the string or a word)
  */
 export function hasUrlPassword(text: string): boolean {
   return URL_USERINFO.test(text) || BARE_USERINFO.test(text);
@@ -146,7 +169,7 @@ export function maskSecrets(
 ): Record<string, unknown> | null;
 export function maskSecrets(value: unknown, known?: readonly string[]): unknown;
 export function maskSecrets(value: unknown, known: readonly string[] = []): unknown {
-  return walk(value, 0, new Set(known.filter((s) => s !== "")), "");
+  return walk(value, 0, known.filter((s) => s.length >= 3), "");
 }
 
 /**
@@ -163,11 +186,12 @@ export function secretReplacer(key: string, value: unknown): unknown {
   return typeof value === "string" && hasUrlPassword(value) ? secretSentinel() : value;
 }
 
-function walk(value: unknown, depth: number, known: ReadonlySet<string>, key: string): unknown {
+function walk(value: unknown, depth: number, known: readonly string[], key: string): unknown {
   if (typeof value === "string") {
-    const isKnown = known.has(value) && key !== "user";
+    const isKnown = key !== "user" && known.some((secret) => value.includes(secret));
     return isKnown || hasUrlPassword(value) ? secretSentinel() : value;
   }
+  if (typeof value === "number" && known.includes(String(value))) return secretSentinel();
   if (value === null || typeof value !== "object") return value;
   if (depth >= MAX_DEPTH) return secretSentinel();
   if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1, known, ""));
