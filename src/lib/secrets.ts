@@ -113,10 +113,42 @@ export function isSecretKey(key: string, value?: unknown): boolean {
   );
 }
 
-// scheme://user:password@host (the password may hold `/`, `@`, `:`), or user:password@host
-const URL_USERINFO = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s]*@/;
-// user:password@host at the start of the string or after a space (free text, a path after it)
-const BARE_USERINFO = /(?:^|\s)[^\s:/@]+:(?!\/\/)[^\s@]+@[^\s:/@]+/;
+// Both checks below run in time linear in the text (a word at a time, no backtracking regex):
+// they see every string of every record, and a long hostile string must not stall them.
+
+/** `user:password@host` starting a word (the password up to an `@` followed by a host). */
+const BARE_USERINFO = /^[^:/@]+:(?!\/\/)[^@]+@[^:/@]/;
+const SCHEME_CHAR = /[A-Za-z0-9+.-]/;
+const LETTER = /[A-Za-z]/;
+const USER_END = "/?#@:";
+
+/**
+ * The index of the password colon of `scheme://user:` in `head` (a word cut before its last
+ * `@`), or -1. Each `://` is looked at once, its scheme and user scanned once.
+ */
+function urlPasswordColon(head: string): number {
+  for (let at = head.indexOf("://"); at !== -1; at = head.indexOf("://", at + 3)) {
+    let letter = false;
+    for (let i = at - 1; i >= 0 && SCHEME_CHAR.test(head[i] as string); i--) {
+      letter ||= LETTER.test(head[i] as string);
+    }
+    if (!letter) continue;
+    let i = at + 3;
+    while (i < head.length && !USER_END.includes(head[i] as string)) i++;
+    if (head[i] === ":") return i;
+  }
+  return -1;
+}
+
+/** The words of a text that hold an `@`, each cut before its last `@`. */
+function heads(text: string): { word: string; head: string }[] {
+  const out: { word: string; head: string }[] = [];
+  for (const word of text.split(/\s+/)) {
+    const at = word.lastIndexOf("@");
+    if (at > 0) out.push({ word, head: word.slice(0, at) });
+  }
+  return out;
+}
 
 /**
  * Whether a string carries a URL userinfo password anywhere in it.
@@ -126,20 +158,33 @@ const BARE_USERINFO = /(?:^|\s)[^\s:/@]+:(?!\/\/)[^\s@]+@[^\s:/@]+/;
  *   starting the string or a word)
  */
 export function hasUrlPassword(text: string): boolean {
-  return URL_USERINFO.test(text) || BARE_USERINFO.test(text);
+  return heads(text).some(({ word, head }) =>
+    urlPasswordColon(head) !== -1 || BARE_USERINFO.test(word)
+  );
 }
 
 /**
- * The userinfo passwords of the URLs in a string, for redaction from free text.
+ * The userinfo passwords of the URLs in a string, for redaction from free text: in each word,
+ * from the password colon of `scheme://user:` (else the first `:` after a user name) to the
+ * word's last `@`.
  *
  * @param text a string (a pool URL)
  * @returns the passwords found (possibly none)
  */
 export function urlPasswords(text: string): string[] {
   const out: string[] = [];
-  for (const match of text.matchAll(/(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^\s/?#@:]+):(\S*)@/g)) {
-    const password = match[2];
-    if (password !== undefined && password !== "") out.push(password);
+  for (const { head } of heads(text)) {
+    let colon = urlPasswordColon(head);
+    if (colon === -1) {
+      colon = head.indexOf(":");
+      const skip = (at: number) =>
+        at === 0 || USER_END.includes(head[at - 1] as string) || head.startsWith("//", at + 1);
+      while (colon !== -1 && skip(colon)) {
+        colon = head.indexOf(":", colon + 1);
+      }
+    }
+    const password = colon === -1 ? "" : head.slice(colon + 1);
+    if (password !== "") out.push(password);
   }
   return out;
 }
