@@ -174,19 +174,21 @@ export function hasUrlPassword(text: string): boolean {
 export function urlPasswords(text: string): string[] {
   const out: string[] = [];
   for (const { head } of heads(text)) {
-    let colon = urlPasswordColon(head);
-    if (colon === -1) {
-      colon = head.indexOf(":");
-      const skip = (at: number) =>
-        at === 0 || USER_END.includes(head[at - 1] as string) || head.startsWith("//", at + 1);
-      while (colon !== -1 && skip(colon)) {
-        colon = head.indexOf(":", colon + 1);
-      }
-    }
-    const password = colon === -1 ? "" : head.slice(colon + 1);
-    if (password !== "") out.push(password);
+    const colon = passwordColon(head);
+    if (colon !== -1 && colon + 1 < head.length) out.push(head.slice(colon + 1));
   }
   return out;
+}
+
+/** The password colon in `head` (a word cut before its last `@`): the URL's, else bare. */
+function passwordColon(head: string): number {
+  const colon = urlPasswordColon(head);
+  if (colon !== -1) return colon;
+  const skip = (at: number) =>
+    at === 0 || USER_END.includes(head[at - 1] as string) || head.startsWith("//", at + 1);
+  let bare = head.indexOf(":");
+  while (bare !== -1 && skip(bare)) bare = head.indexOf(":", bare + 1);
+  return bare;
 }
 
 function masked(value: unknown): boolean {
@@ -263,15 +265,23 @@ export function deriveBearerHex(token: string): string {
 }
 
 /**
- * Removes known secret strings from free text (log lines, reasons), longest first; strings
- * shorter than 3 characters are left alone (they would shred ordinary words).
+ * Removes secrets from free text (log lines, reasons): first every URL userinfo password in the
+ * text itself (`scheme://user:[redacted]@host`, `user:[redacted]@host`: one the config does not
+ * hold, such as a rejected change's, included), then the known secret strings, longest first;
+ * known strings shorter than 3 characters are left alone (they would shred ordinary words).
  *
  * @param text the text
  * @param secrets values that must never appear (see `configSecrets`)
- * @returns the text with each occurrence replaced by `[redacted]`
+ * @returns the text with each password and each occurrence replaced by `[redacted]`
  */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
+  let out = text.split(/(\s+)/).map((word) => {
+    const at = word.lastIndexOf("@");
+    const colon = at > 0 ? passwordColon(word.slice(0, at)) : -1;
+    return colon === -1 || colon + 1 === at
+      ? word
+      : `${word.slice(0, colon + 1)}[redacted]${word.slice(at)}`;
+  }).join("");
   const sorted = [...secrets].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
   for (const secret of sorted) out = out.split(secret).join("[redacted]");
   return out;
