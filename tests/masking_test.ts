@@ -7,11 +7,12 @@
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { bindFor } from "../src/cli/serve.ts";
-import { maskSecrets } from "../src/lib/secrets.ts";
+import { maskSecrets, urlPasswords } from "../src/lib/secrets.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 import { serializeSnapshot, writeSnapshotAtomic } from "../src/snapshot.ts";
 import { startServe } from "./_serve.ts";
 import { fixtureSnapshot } from "./_snapshot.ts";
+import { waitFor } from "./_wait.ts";
 
 // ---- the one masking rule ----
 
@@ -59,6 +60,87 @@ Deno.test("maskSecrets: every credential shape becomes the sentinel, whole; the 
   for (let i = 0; i < 200; i++) nested = { n: nested };
   assert(JSON.stringify(maskSecrets(nested)).includes("__secret__"));
   assert(!JSON.stringify(maskSecrets(nested)).includes("leaf"));
+});
+
+Deno.test("maskSecrets: compound key names, userinfo in free text, a token inside a string or equal to a number", () => {
+  const S = { __secret__: true };
+  const out = maskSecrets({
+    pools: [{
+      url: "stratum+tcp://pool.rig-3333.example:3333",
+      user: "w1",
+      rpcpassword: "pw-ATK-1",
+      accesstoken: "pw-ATK-2",
+      apitoken: "pw-ATK-3",
+      privkey: "pw-ATK-4",
+      authorization: "Bearer pw-ATK-5",
+      cookie: "sid=pw-ATK-6",
+      note: "connect with w1:pw-ATK-7@pool.lan:3333 please",
+      path: "w1:pw-ATK-8@pool.lan/sub",
+      "rig-id": 987654,
+      label: "rig 987654 east",
+    }],
+    named_tokens: 2,
+    passwords_seen: 3,
+    comment: "the time is 12:30, mail me@host",
+  }, ["987654"]);
+  assertEquals(out, {
+    pools: [{
+      url: "stratum+tcp://pool.rig-3333.example:3333",
+      user: "w1",
+      rpcpassword: S,
+      accesstoken: S,
+      apitoken: S,
+      privkey: S,
+      authorization: S,
+      cookie: S,
+      note: S,
+      path: S,
+      "rig-id": S,
+      label: S,
+    }],
+    named_tokens: 2,
+    passwords_seen: 3,
+    comment: "the time is 12:30, mail me@host",
+  });
+  // a token that is part of a pool URL: the URL is withheld, the user (Pithead's name mode) not
+  const part = maskSecrets({ url: "stratum+tcp://tok-in-url.example:3333", user: "tok-in-url" }, [
+    "tok-in-url",
+  ]);
+  assertEquals(part, { url: S, user: "tok-in-url" });
+});
+
+Deno.test("the userinfo checks stay linear: a 1 MiB hostile string is judged at once, not in minutes", async () => {
+  // quadratic backtracking would take tens of minutes on these; linear, milliseconds. A child
+  // process so a hang is seen (and killed) instead of stalling the test runner.
+  const code = `
+    import { hasUrlPassword, maskSecrets, urlPasswords } from ${
+    JSON.stringify(new URL("../src/lib/secrets.ts", import.meta.url).href)
+  };
+    const n = 1 << 20;
+    for (const s of ["a".repeat(n), "a://".repeat(n / 4), "a://b:".repeat(n / 6), "a".repeat(n) + ":"]) {
+      if (hasUrlPassword(s) || urlPasswords(s).length > 0) throw new Error("no password here");
+      maskSecrets({ s });
+    }
+    if (!hasUrlPassword("a".repeat(n) + " u:p@h")) throw new Error("missed");
+    console.log("done");
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let status: Deno.CommandStatus | null = null;
+  child.status.then((s) => status = s);
+  try {
+    await waitFor("the masking child finished", () => status, { limitMs: 60_000 });
+  } finally {
+    if (status === null) child.kill("SIGKILL");
+  }
+  const output = await child.output();
+  const out = new TextDecoder().decode(output.stdout);
+  assertEquals([status!.code, out.trim()], [0, "done"], new TextDecoder().decode(output.stderr));
+  assertEquals(urlPasswords("stratum+tcp://u:p@ss@h:1 and w:pw2@pool:3333"), ["p@ss", "pw2"]);
+  assertEquals(urlPasswords("stratum+ssl://w2@pool.lan:443 http://h/x?a=b:c@d"), ["c"]);
 });
 
 Deno.test("the snapshot file is masked as it is written (a nested password never reaches it)", async () => {

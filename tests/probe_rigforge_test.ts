@@ -929,6 +929,18 @@ Deno.test("parseConfigMeta and parseControlStatus validate and redact", () => {
   );
   equal(status?.value.status, "rejected");
   equal(status?.value.reason, "pools[0].pass '[redacted]' rejected [31mbad");
+  // a password the config does not hold (a rejected change's) is redacted from the text itself
+  const foreign = parseControlStatus(
+    JSON.stringify({
+      status: "rejected",
+      reason: "pool stratum+tcp://w:pw-NEW-1@pool.lan:3333 refused; also w2:pw-NEW-2@h",
+    }),
+    [],
+  );
+  equal(
+    foreign?.value.reason,
+    "pool stratum+tcp://w:[redacted]@pool.lan:3333 refused; also w2:[redacted]@h",
+  );
   const weird = parseControlStatus('{"status":"pwned","change_id":"zz","reason":42}');
   equal(weird?.value.status, null);
   equal(weird?.reasons["status"], "corrupt");

@@ -8,14 +8,20 @@
  * - a **secret key** names a password, secret or token: its words (split at `-`, `_`, `.`,
  *   spaces and camelCase) include `pass`, `passwd`, `password`, `passphrase`, `pwd`, `secret`,
  *   `secrets`, `token`, `credential`, `credentials`, `apikey`, or the pairs `api key`,
- *   `private key`, `access key`, `tls fingerprint`; plural `tokens`/`passwords` also, except
- *   when the value is a number (a count, such as the exposure record's `named_tokens`);
+ *   `private key`, `access key`, `tls fingerprint`; or a word that *contains* `password`,
+ *   `passwd`, `passphrase`, `secret`, `token`, `apikey`, `credential`, `privkey`, `bearer`,
+ *   `cookie` or `authorization` (`rpcpassword`, `accesstoken`, `apitoken`); a word ending in
+ *   `tokens`/`passwords` is not a secret when the value is a number (a count, such as the
+ *   exposure record's `named_tokens`);
  * - a secret key's value is replaced **whole** by the sentinel, whatever its shape (string,
  *   number, object, array), unless it is `null`, `""` or a boolean (unset, or a flag such as
  *   `token_set`: configuration, not a secret) or already the sentinel;
  * - a **string anywhere** (under any key, in any array) that carries a URL userinfo password
- *   (`stratum+tcp://user:pass@host`, `user:pass@host:3333`) is replaced whole by the sentinel;
- *   a bare `user@host` has no password and stays;
+ *   (`stratum+tcp://user:pass@host`, `user:pass@host:3333`, also inside free text such as
+ *   `connect with user:pass@host`) is replaced whole by the sentinel; a bare `user@host` has no
+ *   password and stays;
+ * - a string that contains a known secret (`maskSecrets`'s `known`, 3 characters or more), or a
+ *   number whose decimal text equals one, is replaced whole by the sentinel;
  * - nesting deeper than {@link MAX_DEPTH} is withheld (the sentinel), never walked unbounded.
  *
  * @module
@@ -52,7 +58,20 @@ const SECRET_WORDS = new Set([
   "apikey",
 ]);
 const SECRET_PAIRS = ["api key", "private key", "access key", "tls fingerprint"];
-const COUNTABLE = new Set(["tokens", "passwords"]);
+const SECRET_STEMS = [
+  "password",
+  "passwd",
+  "passphrase",
+  "secret",
+  "token",
+  "apikey",
+  "credential",
+  "privkey",
+  "bearer",
+  "cookie",
+  "authorization",
+];
+const COUNT = /(?:tokens|passwords)$/;
 
 /** @returns a fresh `{"__secret__": true}` object */
 export function secretSentinel(): Masked {
@@ -89,36 +108,87 @@ export function isSecretKey(key: string, value?: unknown): boolean {
   if (list.some((w) => SECRET_WORDS.has(w))) return true;
   const joined = ` ${list.join(" ")} `;
   if (SECRET_PAIRS.some((pair) => joined.includes(` ${pair} `))) return true;
-  return typeof value !== "number" && list.some((w) => COUNTABLE.has(w));
+  return list.some((w) =>
+    !(typeof value === "number" && COUNT.test(w)) && SECRET_STEMS.some((s) => w.includes(s))
+  );
 }
 
-// scheme://user:password@host (the password may hold `/`, `@`, `:`), or user:password@host
-const URL_USERINFO = /[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s]*@/;
-const BARE_USERINFO = /^[^\s:/@]+:(?!\/\/)[^\s]+@[^\s:/@]+(?::\d{1,5})?$/;
+// Both checks below run in time linear in the text (a word at a time, no backtracking regex):
+// they see every string of every record, and a long hostile string must not stall them.
+
+/** `user:password@host` starting a word (the password up to an `@` followed by a host). */
+const BARE_USERINFO = /^[^:/@]+:(?!\/\/)[^@]+@[^:/@]/;
+const SCHEME_CHAR = /[A-Za-z0-9+.-]/;
+const LETTER = /[A-Za-z]/;
+const USER_END = "/?#@:";
+
+/**
+ * The index of the password colon of `scheme://user:` in `head` (a word cut before its last
+ * `@`), or -1. Each `://` is looked at once, its scheme and user scanned once.
+ */
+function urlPasswordColon(head: string): number {
+  for (let at = head.indexOf("://"); at !== -1; at = head.indexOf("://", at + 3)) {
+    let letter = false;
+    for (let i = at - 1; i >= 0 && SCHEME_CHAR.test(head[i] as string); i--) {
+      letter ||= LETTER.test(head[i] as string);
+    }
+    if (!letter) continue;
+    let i = at + 3;
+    while (i < head.length && !USER_END.includes(head[i] as string)) i++;
+    if (head[i] === ":") return i;
+  }
+  return -1;
+}
+
+/** The words of a text that hold an `@`, each cut before its last `@`. */
+function heads(text: string): { word: string; head: string }[] {
+  const out: { word: string; head: string }[] = [];
+  for (const word of text.split(/\s+/)) {
+    const at = word.lastIndexOf("@");
+    if (at > 0) out.push({ word, head: word.slice(0, at) });
+  }
+  return out;
+}
 
 /**
  * Whether a string carries a URL userinfo password anywhere in it.
  *
  * @param text a string
- * @returns true for `scheme://user:pass@host…` anywhere, or a whole `user:pass@host[:port]`
+ * @returns true for `scheme://user:pass@host…` or `user:pass@host…` anywhere (the latter
+ *   starting the string or a word)
  */
 export function hasUrlPassword(text: string): boolean {
-  return URL_USERINFO.test(text) || BARE_USERINFO.test(text);
+  return heads(text).some(({ word, head }) =>
+    urlPasswordColon(head) !== -1 || BARE_USERINFO.test(word)
+  );
 }
 
 /**
- * The userinfo passwords of the URLs in a string, for redaction from free text.
+ * The userinfo passwords of the URLs in a string, for redaction from free text: in each word,
+ * from the password colon of `scheme://user:` (else the first `:` after a user name) to the
+ * word's last `@`.
  *
  * @param text a string (a pool URL)
  * @returns the passwords found (possibly none)
  */
 export function urlPasswords(text: string): string[] {
   const out: string[] = [];
-  for (const match of text.matchAll(/(?:[A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^\s/?#@:]+):(\S*)@/g)) {
-    const password = match[2];
-    if (password !== undefined && password !== "") out.push(password);
+  for (const { head } of heads(text)) {
+    const colon = passwordColon(head);
+    if (colon !== -1 && colon + 1 < head.length) out.push(head.slice(colon + 1));
   }
   return out;
+}
+
+/** The password colon in `head` (a word cut before its last `@`): the URL's, else bare. */
+function passwordColon(head: string): number {
+  const colon = urlPasswordColon(head);
+  if (colon !== -1) return colon;
+  const skip = (at: number) =>
+    at === 0 || USER_END.includes(head[at - 1] as string) || head.startsWith("//", at + 1);
+  let bare = head.indexOf(":");
+  while (bare !== -1 && skip(bare)) bare = head.indexOf(":", bare + 1);
+  return bare;
 }
 
 function masked(value: unknown): boolean {
@@ -146,7 +216,7 @@ export function maskSecrets(
 ): Record<string, unknown> | null;
 export function maskSecrets(value: unknown, known?: readonly string[]): unknown;
 export function maskSecrets(value: unknown, known: readonly string[] = []): unknown {
-  return walk(value, 0, new Set(known.filter((s) => s !== "")), "");
+  return walk(value, 0, known.filter((s) => s.length >= 3), "");
 }
 
 /**
@@ -163,11 +233,12 @@ export function secretReplacer(key: string, value: unknown): unknown {
   return typeof value === "string" && hasUrlPassword(value) ? secretSentinel() : value;
 }
 
-function walk(value: unknown, depth: number, known: ReadonlySet<string>, key: string): unknown {
+function walk(value: unknown, depth: number, known: readonly string[], key: string): unknown {
   if (typeof value === "string") {
-    const isKnown = known.has(value) && key !== "user";
+    const isKnown = key !== "user" && known.some((secret) => value.includes(secret));
     return isKnown || hasUrlPassword(value) ? secretSentinel() : value;
   }
+  if (typeof value === "number" && known.includes(String(value))) return secretSentinel();
   if (value === null || typeof value !== "object") return value;
   if (depth >= MAX_DEPTH) return secretSentinel();
   if (Array.isArray(value)) return value.map((v) => walk(v, depth + 1, known, ""));
@@ -194,15 +265,23 @@ export function deriveBearerHex(token: string): string {
 }
 
 /**
- * Removes known secret strings from free text (log lines, reasons), longest first; strings
- * shorter than 3 characters are left alone (they would shred ordinary words).
+ * Removes secrets from free text (log lines, reasons): first every URL userinfo password in the
+ * text itself (`scheme://user:[redacted]@host`, `user:[redacted]@host`: one the config does not
+ * hold, such as a rejected change's, included), then the known secret strings, longest first;
+ * known strings shorter than 3 characters are left alone (they would shred ordinary words).
  *
  * @param text the text
  * @param secrets values that must never appear (see `configSecrets`)
- * @returns the text with each occurrence replaced by `[redacted]`
+ * @returns the text with each password and each occurrence replaced by `[redacted]`
  */
 export function redactSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
+  let out = text.split(/(\s+)/).map((word) => {
+    const at = word.lastIndexOf("@");
+    const colon = at > 0 ? passwordColon(word.slice(0, at)) : -1;
+    return colon === -1 || colon + 1 === at
+      ? word
+      : `${word.slice(0, colon + 1)}[redacted]${word.slice(at)}`;
+  }).join("");
   const sorted = [...secrets].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
   for (const secret of sorted) out = out.split(secret).join("[redacted]");
   return out;
