@@ -376,16 +376,20 @@ async function freqAttr(root: string, cpu: string, name: string): Promise<number
  * The clock figures derived from a machine root's raw files: the busy CPUs (at least 50 % busy
  * since boot in `proc/stat`, unless given), their `scaling_cur_freq` and `cpuinfo_max_freq`,
  * and the highest `cpuinfo_max_freq` of all CPUs. `ownPct` is each busy CPU against its own
- * ceiling (the served figure); `highestPct` against the highest one (the old formula).
+ * ceiling (the served figure); `highestPct` against the highest one (the old formula); `allPct`
+ * every CPU against its own ceiling.
  */
 async function rawClock(root: string, busyCpus?: readonly string[]) {
   const times = parseProcStat(await Deno.readTextFile(join(root, "proc/stat")));
   const util = cpuUtilisation(null, times);
   const busy = busyCpus ?? Object.keys(util.busy).filter((cpu) => util.busy[cpu]! >= 0.5);
   const maxes: number[] = [];
+  const allRatios: number[] = [];
   for (const cpu of Object.keys(times)) {
     const max = await freqAttr(root, cpu, "cpuinfo_max_freq");
+    const cur = await freqAttr(root, cpu, "scaling_cur_freq");
     if (max !== null) maxes.push(max);
+    if (max !== null && cur !== null) allRatios.push(cur / max);
   }
   const boost = Math.max(...maxes);
   let curSum = 0;
@@ -404,6 +408,7 @@ async function rawClock(root: string, busyCpus?: readonly string[]) {
     busyMean,
     ownPct: Math.floor(ratioSum * 100 / busy.length),
     highestPct: Math.floor(busyMean * 100 / boost),
+    allPct: Math.floor(allRatios.reduce((a, b) => a + b, 0) * 100 / allRatios.length),
   };
 }
 
@@ -468,6 +473,9 @@ Deno.test("cpu: epyc judges the clock over the 64 busy CPUs, not the 64 idle one
   // RigForge's all-CPU average would report throttling (< 75).
   assert(Math.floor(r.cur_freq_khz_mean! * 100 / r.boost_khz!) < 75);
   assertEquals([r.numa_nodes, r.epyc_nps1_suspect], [1, true]);
+  // The idle CPUs count in the all-CPU figure, each against its own ceiling.
+  assertEquals(r.all_clock_pct_of_boost, raw.allPct);
+  assert(raw.allPct < raw.ownPct);
 });
 
 Deno.test("cpu: intel counts throttling once per core and package", async () => {
@@ -506,6 +514,7 @@ Deno.test("cpu: hybrid intel judges each busy CPU against its own boost clock", 
   assert(r.clock_pct_of_boost !== raw.highestPct);
   // boost_khz and busy_freq_khz_mean stay the highest ceiling and the plain mean.
   assertEquals([r.boost_khz, r.busy_freq_khz_mean], [raw.boost, raw.busyMean]);
+  assertEquals(r.all_clock_pct_of_boost, raw.allPct);
 });
 
 Deno.test("cpu: a busy CPU whose ceiling does not read makes clock_pct_of_boost cannot-tell", async () => {

@@ -85,6 +85,11 @@ export interface CpuRecord extends CpuIdentity {
    * or ceiling did not read: that read's reason.
    */
   clock_pct_of_boost: number | null;
+  /**
+   * Every CPU, idle ones included (RigForge's all-CPU view), each against its own ceiling:
+   * `floor(100 × mean of scaling_cur_freq / cpuinfo_max_freq)`, percent.
+   */
+  all_clock_pct_of_boost: number | null;
   /** What "busy" was judged over: a window between two readings, or the time since boot. */
   load_source: "window" | "since-boot" | null;
   /** Length of the load window, seconds (the uptime for `since-boot`). */
@@ -166,10 +171,11 @@ interface Clocks {
   busyCpus: Result<number>;
   busyMean: Result<number>;
   pct: Result<number>;
+  allPct: Result<number>;
 }
 
 /**
- * `floor(100 × mean of scaling_cur_freq / cpuinfo_max_freq)` over the given (busy) CPUs, each
+ * `floor(100 × mean of scaling_cur_freq / cpuinfo_max_freq)` over the given CPUs, each
  * CPU against its own ceiling: on a hybrid CPU an E-core at full speed counts as 100 %, not as
  * a fraction of the P-cores' boost. A CPU whose clock or ceiling did not read makes the whole
  * figure cannot-tell with that read's reason; a zero ceiling is `corrupt`.
@@ -232,6 +238,11 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     busyCpus: util.ok ? value(busy.size) : util,
     busyMean,
     pct,
+    allPct: !curs.ok
+      ? curs
+      : !maxes.ok
+      ? maxes
+      : pctOfOwnBoost(freq.filter((f) => f.cur.ok || f.max.ok)),
   };
 }
 
@@ -279,6 +290,7 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     busy_cpus: put(reasons, "busy_cpus", c.busyCpus),
     busy_freq_khz_mean: put(reasons, "busy_freq_khz_mean", c.busyMean),
     clock_pct_of_boost: put(reasons, "clock_pct_of_boost", c.pct),
+    all_clock_pct_of_boost: put(reasons, "all_clock_pct_of_boost", c.allPct),
     load_source: put(
       reasons,
       "load_source",
