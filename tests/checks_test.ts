@@ -15,6 +15,8 @@ import {
 import { MIN_CLOCK_PCT, MIN_RAM_MTS } from "../src/rigforge/thresholds.ts";
 import type { ProbeRecords } from "../src/probe.ts";
 import { exposureOf } from "../src/probe/exposure.ts";
+import { cpuProbe } from "../src/probe/cpu.ts";
+import { fixtureContext } from "./_context.ts";
 import { validateConfig } from "../src/rigforge/config.ts";
 
 const ROOT: EvaluateOptions = { isRoot: true, linux: true };
@@ -479,6 +481,18 @@ Deno.test("cpu-clock: judged over the busy CPUs, warning below MIN_CLOCK_PCT", (
   assertEquals(byId(evaluate(at(60), ROOT).checks, "firmware").data["recommendations"], [
     "cpu-clock",
   ]);
+});
+
+Deno.test("cpu-clock: hybrid intel's E-cores at full speed are not throttling", async () => {
+  // The intel fixture's busy P- and E-cores, each against its own cpuinfo_max_freq, are at or
+  // above the threshold (tests/probe_machine_test.ts derives the figure from the raw files);
+  // against the P-cores' ceiling they would read as throttling.
+  const cpu = await cpuProbe.collect(fixtureContext("intel"));
+  const highest = Math.floor(cpu.busy_freq_khz_mean! * 100 / cpu.boost_khz!);
+  assert(highest < MIN_CLOCK_PCT && cpu.clock_pct_of_boost! >= MIN_CLOCK_PCT, `${highest}`);
+  const c = byId(evaluate(rig((r) => void (r.cpu = cpu)), ROOT).checks, "cpu-clock");
+  assertEquals(c.status, "ok");
+  assert(c.detail.startsWith(`${cpu.clock_pct_of_boost} % of each CPU's own boost clock`));
 });
 
 Deno.test("smt and numa: SMT off and an EPYC in NPS1 are warnings with the BIOS path", () => {
