@@ -361,6 +361,57 @@ Deno.test("hugepages: a corrupt or missing meminfo nulls its fields only", async
 // ---------------------------------------------------------------------------------------------
 // cpu
 
+/** A CPU's cpufreq attribute under a machine root, kHz; `null` when the CPU has none. */
+async function freqAttr(root: string, cpu: string, name: string): Promise<number | null> {
+  const path = join(root, "sys/devices/system/cpu", cpu, "cpufreq", name);
+  try {
+    return Number((await Deno.readTextFile(path)).trim());
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * The clock figures derived from a machine root's raw files: the busy CPUs (at least 50 % busy
+ * since boot in `proc/stat`, unless given), their `scaling_cur_freq` and `cpuinfo_max_freq`,
+ * and the highest `cpuinfo_max_freq` of all CPUs. `ownPct` is each busy CPU against its own
+ * ceiling (the served figure); `highestPct` against the highest one (the old formula); `allPct`
+ * every CPU against its own ceiling.
+ */
+async function rawClock(root: string, busyCpus?: readonly string[]) {
+  const times = parseProcStat(await Deno.readTextFile(join(root, "proc/stat")));
+  const util = cpuUtilisation(null, times);
+  const busy = busyCpus ?? Object.keys(util.busy).filter((cpu) => util.busy[cpu]! >= 0.5);
+  const maxes: number[] = [];
+  const allRatios: number[] = [];
+  for (const cpu of Object.keys(times)) {
+    const max = await freqAttr(root, cpu, "cpuinfo_max_freq");
+    const cur = await freqAttr(root, cpu, "scaling_cur_freq");
+    if (max !== null) maxes.push(max);
+    if (max !== null && cur !== null) allRatios.push(cur / max);
+  }
+  const boost = Math.max(...maxes);
+  let curSum = 0;
+  let ratioSum = 0;
+  for (const cpu of busy) {
+    const cur = await freqAttr(root, cpu, "scaling_cur_freq");
+    const max = await freqAttr(root, cpu, "cpuinfo_max_freq");
+    assert(cur !== null && max !== null, `${cpu} has cpufreq`);
+    curSum += cur;
+    ratioSum += cur / max;
+  }
+  const busyMean = Math.floor(curSum / busy.length);
+  return {
+    busy: busy.length,
+    boost,
+    busyMean,
+    ownPct: Math.floor(ratioSum * 100 / busy.length),
+    highestPct: Math.floor(busyMean * 100 / boost),
+    allPct: Math.floor(allRatios.reduce((a, b) => a + b, 0) * 100 / allRatios.length),
+  };
+}
+
 function clockView(r: CpuRecord) {
   return {
     governors: r.governors,
@@ -376,6 +427,7 @@ function clockView(r: CpuRecord) {
 
 Deno.test("cpu: zen4 mines on all 32 threads near 5 GHz", async () => {
   const r = await cpuProbe.collect(fixtureContext("zen4"));
+  const raw = await rawClock(join(ROOTS_DIR, "zen4"));
   assertEquals([r.vendor, r.model_name, r.family, r.model], [
     "AuthenticAMD",
     "AMD Ryzen 9 7950X 16-Core Processor",
@@ -387,10 +439,10 @@ Deno.test("cpu: zen4 mines on all 32 threads near 5 GHz", async () => {
     governors: ["performance"],
     cur_freq_khz_mean: 5000000,
     cur_freq_khz_max: 5050123,
-    boost_khz: 5881000,
-    busy_cpus: 32,
-    busy_freq_khz_mean: 5000000,
-    clock_pct_of_boost: 85,
+    boost_khz: raw.boost,
+    busy_cpus: raw.busy,
+    busy_freq_khz_mean: raw.busyMean,
+    clock_pct_of_boost: raw.ownPct,
     load_source: "since-boot",
   });
   assertEquals(r.load_window_s, 183745.31);
@@ -404,38 +456,96 @@ Deno.test("cpu: zen4 mines on all 32 threads near 5 GHz", async () => {
 
 Deno.test("cpu: epyc judges the clock over the 64 busy CPUs, not the 64 idle ones", async () => {
   const r = await cpuProbe.collect(fixtureContext("epyc"));
+  const raw = await rawClock(join(ROOTS_DIR, "epyc"));
   assertEquals([r.model_name, r.logical_cpus], ["AMD EPYC 7713 64-Core Processor", 128]);
   assertEquals(clockView(r), {
     governors: ["performance", "schedutil"],
     cur_freq_khz_mean: 2400000,
     cur_freq_khz_max: 3312500,
-    boost_khz: 3675000,
-    busy_cpus: 64,
-    busy_freq_khz_mean: 3300000,
-    clock_pct_of_boost: 89,
+    boost_khz: raw.boost,
+    busy_cpus: raw.busy,
+    busy_freq_khz_mean: raw.busyMean,
+    clock_pct_of_boost: raw.ownPct,
     load_source: "since-boot",
   });
-  // RigForge's all-CPU average would say 65 % and report throttling (< 75).
-  assertEquals(Math.floor(r.cur_freq_khz_mean! * 100 / r.boost_khz!), 65);
+  assertEquals(raw.busy, 64);
+  assert(raw.ownPct >= 75, `busy CPUs at ${raw.ownPct} % of boost: the fixture is not throttling`);
+  // RigForge's all-CPU average would report throttling (< 75).
+  assert(Math.floor(r.cur_freq_khz_mean! * 100 / r.boost_khz!) < 75);
   assertEquals([r.numa_nodes, r.epyc_nps1_suspect], [1, true]);
+  // The idle CPUs count in the all-CPU figure, each against its own ceiling.
+  assertEquals(r.all_clock_pct_of_boost, raw.allPct);
+  assert(raw.allPct < raw.ownPct);
 });
 
-Deno.test("cpu: intel counts throttling once per core and package, clock 65 % of boost", async () => {
+Deno.test("cpu: intel counts throttling once per core and package", async () => {
   const r = await cpuProbe.collect(fixtureContext("intel"));
+  const raw = await rawClock(join(ROOTS_DIR, "intel"));
   assertEquals([r.vendor, r.family, r.model, r.logical_cpus], ["GenuineIntel", 6, 183, 32]);
   assertEquals(clockView(r), {
     governors: ["powersave"],
     cur_freq_khz_mean: 3800000,
     cur_freq_khz_max: 4200000,
-    boost_khz: 5800000,
-    busy_cpus: 32,
-    busy_freq_khz_mean: 3800000,
-    clock_pct_of_boost: 65,
+    boost_khz: raw.boost,
+    busy_cpus: raw.busy,
+    busy_freq_khz_mean: raw.busyMean,
+    clock_pct_of_boost: raw.ownPct,
     load_source: "since-boot",
   });
   // P-cores 100..170 (both siblings report them), E-cores 20 each; one package at 2613.
   assertEquals(r.throttle, { core_throttle_count: 1400, package_throttle_count: 2613 });
   assertEquals(r.epyc_nps1_suspect, false);
+});
+
+Deno.test("cpu: hybrid intel judges each busy CPU against its own boost clock", async () => {
+  const root = join(ROOTS_DIR, "intel");
+  const r = await cpuProbe.collect(fixtureContext("intel"));
+  const raw = await rawClock(root);
+  // The fixture is hybrid: P- and E-cores have different ceilings.
+  const ceilings = new Set<number>();
+  for (let i = 0; i < raw.busy; i++) {
+    ceilings.add((await freqAttr(root, `cpu${i}`, "cpuinfo_max_freq"))!);
+  }
+  assert(ceilings.size > 1, "the intel fixture has CPUs with different cpuinfo_max_freq");
+  // Against the highest ceiling the E-cores at full speed would read as throttling (< 75);
+  // against their own they do not.
+  assert(raw.highestPct < 75 && raw.ownPct >= 75, JSON.stringify(raw));
+  assertEquals(r.clock_pct_of_boost, raw.ownPct);
+  assert(r.clock_pct_of_boost !== raw.highestPct);
+  // boost_khz and busy_freq_khz_mean stay the highest ceiling and the plain mean.
+  assertEquals([r.boost_khz, r.busy_freq_khz_mean], [raw.boost, raw.busyMean]);
+  assertEquals(r.all_clock_pct_of_boost, raw.allPct);
+});
+
+Deno.test("cpu: a busy CPU whose ceiling does not read makes clock_pct_of_boost cannot-tell", async () => {
+  const cpufreq = (n: number) => `sys/devices/system/cpu/cpu${n}/cpufreq`;
+  await withTempRoot({
+    "proc/cpuinfo": "processor : 0\nprocessor : 1\n",
+    "proc/stat": "cpu0 900 0 0 100 0 0 0 0 0 0\ncpu1 900 0 0 100 0 0 0 0 0 0\n",
+    "proc/uptime": "100.00 99.80\n",
+    [`${cpufreq(0)}/scaling_cur_freq`]: "3000000\n",
+    [`${cpufreq(0)}/cpuinfo_max_freq`]: "4000000\n",
+    [`${cpufreq(1)}/scaling_cur_freq`]: "2000000\n",
+    [`${cpufreq(1)}/cpuinfo_max_freq`]: "0\n",
+  }, async (root) => {
+    const r = await cpuProbe.collect(fixtureContext(root));
+    assertEquals([r.busy_cpus, r.boost_khz, r.busy_freq_khz_mean], [2, 4000000, 2500000]);
+    assertEquals(r.clock_pct_of_boost, null);
+    assertEquals(r.reasons["clock_pct_of_boost"], "corrupt");
+  });
+  await withTempRoot({
+    "proc/cpuinfo": "processor : 0\nprocessor : 1\n",
+    "proc/stat": "cpu0 900 0 0 100 0 0 0 0 0 0\ncpu1 900 0 0 100 0 0 0 0 0 0\n",
+    "proc/uptime": "100.00 99.80\n",
+    [`${cpufreq(0)}/scaling_cur_freq`]: "3000000\n",
+    [`${cpufreq(0)}/cpuinfo_max_freq`]: "4000000\n",
+    [`${cpufreq(1)}/scaling_cur_freq`]: "1500000\n",
+    [`${cpufreq(1)}/cpuinfo_max_freq`]: "2000000\n",
+  }, async (root) => {
+    // Each against its own ceiling: (75 % + 75 %) / 2; against the highest it would be 56 %.
+    const r = await cpuProbe.collect(fixtureContext(root));
+    assertEquals(r.clock_pct_of_boost, 75);
+  });
 });
 
 Deno.test("cpu: the build VM has no cpufreq and no throttle counters", async () => {
@@ -471,7 +581,9 @@ Deno.test("cpu: a window from the previous pass's counters decides who is busy",
     },
   }));
   assertEquals([r.load_source, r.load_window_s, r.busy_cpus], ["window", 10, 32]);
-  assertEquals([r.busy_freq_khz_mean, r.clock_pct_of_boost], [3300000, 89]);
+  const busy = Array.from({ length: 32 }, (_, i) => `cpu${i}`);
+  const raw = await rawClock(join(ROOTS_DIR, "epyc"), busy);
+  assertEquals([r.busy_freq_khz_mean, r.clock_pct_of_boost], [raw.busyMean, raw.ownPct]);
   assertEquals(slept, false, "a usable previous pass needs no sample");
 });
 
@@ -496,7 +608,12 @@ Deno.test("cpu: unchanged or rebooted previous counters fall back", async () => 
     },
   }));
   assertEquals(sleptMs, 250);
-  assertEquals([r2.load_source, r2.busy_cpus, r2.clock_pct_of_boost], ["since-boot", 32, 65]);
+  const raw = await rawClock(join(ROOTS_DIR, "intel"));
+  assertEquals([r2.load_source, r2.busy_cpus, r2.clock_pct_of_boost], [
+    "since-boot",
+    raw.busy,
+    raw.ownPct,
+  ]);
 });
 
 Deno.test("cpu: a first pass samples /proc/stat around ctx.sleep", async () => {
@@ -518,7 +635,9 @@ Deno.test("cpu: a first pass samples /proc/stat around ctx.sleep", async () => {
     };
     const r = await cpuProbe.collect(fixtureContext(root, { sampleMs: 1000, sleep }));
     assertEquals([r.load_source, r.load_window_s, r.busy_cpus], ["window", 1, 64]);
-    assertEquals([r.busy_freq_khz_mean, r.clock_pct_of_boost], [1500000, 40]);
+    const busy = Array.from({ length: 64 }, (_, i) => `cpu${i + 64}`);
+    const raw = await rawClock(root, busy);
+    assertEquals([r.busy_freq_khz_mean, r.clock_pct_of_boost], [raw.busyMean, raw.ownPct]);
     assertEquals(r.counters.cpu_times?.["cpu64"]?.[0], before["cpu64"]![0] + 95);
   } finally {
     await Deno.remove(root, { recursive: true });

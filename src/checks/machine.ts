@@ -109,8 +109,10 @@ export function governorCheck(records: ProbeRecords): Check {
 
 /**
  * Check 14: the effective clock under load, judged only while the miner runs, over the busy
- * CPUs (RigForge averaged idle cores in and reported false throttling): below
- * {@link MIN_CLOCK_PCT} % of the boost clock is a warning ("check PBO/cTDP and cooling").
+ * CPUs (RigForge averaged idle cores in and reported false throttling), each against its own
+ * boost clock (`cpuinfo_max_freq`; hybrid E-cores have a lower one): below {@link MIN_CLOCK_PCT} %
+ * is a warning ("check PBO/cTDP and cooling"). `all_cpus_pct_of_boost` is the same figure over
+ * every CPU, idle ones included.
  *
  * @param records the probe records
  * @returns the `cpu-clock` check
@@ -120,16 +122,13 @@ export function cpuClockCheck(records: ProbeRecords): Check {
   const title = "CPU clock under load";
   const cpu = records.cpu;
   if (cpu === null) return missingProbe(id, title, "cpu");
-  const allPct = cpu.cur_freq_khz_mean !== null && cpu.boost_khz
-    ? Math.floor((cpu.cur_freq_khz_mean * 100) / cpu.boost_khz)
-    : null;
   const data = {
     busy_cpus: cpu.busy_cpus,
     logical_cpus: cpu.logical_cpus,
     busy_freq_khz_mean: cpu.busy_freq_khz_mean,
     boost_khz: cpu.boost_khz,
     clock_pct_of_boost: cpu.clock_pct_of_boost,
-    all_cpus_pct_of_boost: allPct,
+    all_cpus_pct_of_boost: cpu.all_clock_pct_of_boost,
     load_source: cpu.load_source,
     min_clock_pct: MIN_CLOCK_PCT,
   };
@@ -150,8 +149,8 @@ export function cpuClockCheck(records: ProbeRecords): Check {
     }
     return unknownCheck(id, title, reason, "warn", data);
   }
-  const what = `${mhz(cpu.busy_freq_khz_mean)} of ${mhz(cpu.boost_khz)} boost (${pct} %) ` +
-    `over ${cpu.busy_cpus ?? "?"} busy CPU(s)`;
+  const what = `${pct} % of each CPU's own boost clock over ${cpu.busy_cpus ?? "?"} busy ` +
+    `CPU(s) (mean ${mhz(cpu.busy_freq_khz_mean)}, highest boost ${mhz(cpu.boost_khz)})`;
   if (pct < MIN_CLOCK_PCT) {
     return check(id, "warn", title, `${what}: likely throttling, check PBO/cTDP and cooling`, data);
   }

@@ -9,8 +9,9 @@
  * when none is busy; several distinct values are joined with `,`), `msr`
  * (`ok`/`fail`/`none` from the MSR verdict), `ram` {modules, channels, mts, rated_mts} (SMBIOS,
  * MT/s), `xmp` (XMP/EXPO profile running), `smt` (`/sys/devices/system/cpu/smt/control`),
- * `firmware` {vendor, board} (`/sys/class/dmi/id`), `clock_pct_of_boost` (busy CPUs' mean clock
- * as % of the boost clock), `throttling` (that % below 75); both `null` with `miner-inactive`
+ * `firmware` {vendor, board} (`/sys/class/dmi/id`), `clock_pct_of_boost` (mean over the busy
+ * CPUs of each one's `scaling_cur_freq` as % of its own `cpuinfo_max_freq`, so hybrid E-cores
+ * are judged against their own ceiling), `throttling` (that % below 75); both `null` with `miner-inactive`
  * while `xmrig.service` is not active (as RigForge v1.12). Where v1.12 wrote a sentinel for
  * "unknown" (0 for RAM, `false` for the service) this writes `null`, with the reason in
  * `rigforge.reasons`.

@@ -225,7 +225,7 @@ export const METRICS: readonly MetricDefinition[] = [
     unit: "ratio",
     labels: [],
     help:
-      "Mean clock of the busy CPUs as a fraction of the boost clock; absent when no CPU is busy.",
+      "Mean over the busy CPUs of each one's clock as a fraction of its own boost clock (clock_pct_of_boost / 100, so in steps of 0.01); absent when no CPU is busy.",
     source: "/sys/devices/system/cpu/cpu*/cpufreq/scaling_cur_freq, cpuinfo_max_freq; /proc/stat",
   },
   {

@@ -208,12 +208,9 @@ function cpuMetrics(put: Put, cpu: Obj | null): void {
   const busy = num(cpu?.["busy_freq_khz_mean"]);
   const boost = num(cpu?.["boost_khz"]);
   const pct = int(cpu?.["clock_pct_of_boost"]);
-  const ratio = busy !== null && boost !== null && boost > 0
-    ? busy / boost
-    : pct === null
-    ? null
-    : pct / 100;
-  put("rigforge_cpu_clock_boost_ratio", ratio);
+  // Each busy CPU against its own boost clock (hybrid E-cores have a lower one), as the health
+  // field and doctor judge it; not busy_freq_khz_mean / boost_khz.
+  put("rigforge_cpu_clock_boost_ratio", pct === null ? null : pct / 100);
   put("rigforge_cpu_busy_frequency_hertz", busy === null ? null : busy * 1000);
   put("rigforge_cpu_boost_frequency_hertz", boost === null ? null : boost * 1000);
   put("rigforge_cpu_busy_cpus", int(cpu?.["busy_cpus"]));

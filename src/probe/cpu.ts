@@ -77,8 +77,19 @@ export interface CpuRecord extends CpuIdentity {
   busy_cpus: number | null;
   /** Mean `scaling_cur_freq` over the busy CPUs only, kHz (floored). */
   busy_freq_khz_mean: number | null;
-  /** `floor(busy_freq_khz_mean * 100 / boost_khz)`; `not-running` when no CPU is busy. */
+  /**
+   * Busy CPUs' clock against each one's own ceiling: `floor(100 × mean over the busy CPUs of
+   * scaling_cur_freq / cpuinfo_max_freq)` (`/sys/devices/system/cpu/cpuN/cpufreq`), percent. Not
+   * `busy_freq_khz_mean / boost_khz`: on hybrid CPUs (P- and E-cores) the E-cores' lower
+   * ceiling would read as throttling. `not-running` when no CPU is busy; a busy CPU whose clock
+   * or ceiling did not read: that read's reason.
+   */
   clock_pct_of_boost: number | null;
+  /**
+   * Every CPU, idle ones included (RigForge's all-CPU view), each against its own ceiling:
+   * `floor(100 × mean of scaling_cur_freq / cpuinfo_max_freq)`, percent.
+   */
+  all_clock_pct_of_boost: number | null;
   /** What "busy" was judged over: a window between two readings, or the time since boot. */
   load_source: "window" | "since-boot" | null;
   /** Length of the load window, seconds (the uptime for `since-boot`). */
@@ -160,6 +171,25 @@ interface Clocks {
   busyCpus: Result<number>;
   busyMean: Result<number>;
   pct: Result<number>;
+  allPct: Result<number>;
+}
+
+/**
+ * `floor(100 × mean of scaling_cur_freq / cpuinfo_max_freq)` over the given CPUs, each
+ * CPU against its own ceiling: on a hybrid CPU an E-core at full speed counts as 100 %, not as
+ * a fraction of the P-cores' boost. A CPU whose clock or ceiling did not read makes the whole
+ * figure cannot-tell with that read's reason; a zero ceiling is `corrupt`.
+ */
+function pctOfOwnBoost(busy: readonly Cpufreq[]): Result<number> {
+  if (busy.length === 0) return failed("absent");
+  let sum = 0;
+  for (const f of busy) {
+    if (!f.cur.ok) return f.cur;
+    if (!f.max.ok) return f.max;
+    if (f.max.value <= 0) return failed("corrupt");
+    sum += f.cur.value / f.max.value;
+  }
+  return value(Math.floor(sum * 100 / busy.length));
 }
 
 /** Clock figures over all CPUs and over the busy ones only. */
@@ -198,9 +228,7 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     ? busyMean
     : !boost.ok
     ? boost
-    : boost.value > 0
-    ? value(Math.floor(busyMean.value * 100 / boost.value))
-    : failed("corrupt");
+    : pctOfOwnBoost(freq.filter((f) => busy.has(f.cpu)));
   return {
     governors: govs.ok ? value([...new Set(govs.value)].sort()) : govs,
     busyGovernors,
@@ -210,6 +238,11 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
     busyCpus: util.ok ? value(busy.size) : util,
     busyMean,
     pct,
+    allPct: !curs.ok
+      ? curs
+      : !maxes.ok
+      ? maxes
+      : pctOfOwnBoost(freq.filter((f) => f.cur.ok || f.max.ok)),
   };
 }
 
@@ -257,6 +290,7 @@ async function collect(ctx: ProbeContext): Promise<CpuRecord> {
     busy_cpus: put(reasons, "busy_cpus", c.busyCpus),
     busy_freq_khz_mean: put(reasons, "busy_freq_khz_mean", c.busyMean),
     clock_pct_of_boost: put(reasons, "clock_pct_of_boost", c.pct),
+    all_clock_pct_of_boost: put(reasons, "all_clock_pct_of_boost", c.allPct),
     load_source: put(
       reasons,
       "load_source",

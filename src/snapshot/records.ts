@@ -67,6 +67,7 @@ const cpu: Decoder<RecordOf<"cpu">> = object({
   busy_cpus: num,
   busy_freq_khz_mean: num,
   clock_pct_of_boost: num,
+  all_clock_pct_of_boost: num,
   load_source: nullable(literal("window", "since-boot")),
   load_window_s: num,
   throttle: object({ core_throttle_count: num, package_throttle_count: num }),
