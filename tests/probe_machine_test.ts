@@ -517,35 +517,38 @@ Deno.test("cpu: hybrid intel judges each busy CPU against its own boost clock", 
   assertEquals(r.all_clock_pct_of_boost, raw.allPct);
 });
 
-Deno.test("cpu: a busy CPU whose ceiling does not read makes clock_pct_of_boost cannot-tell", async () => {
-  const cpufreq = (n: number) => `sys/devices/system/cpu/cpu${n}/cpufreq`;
-  await withTempRoot({
+/** Two busy CPUs with the given `scaling_cur_freq` / `cpuinfo_max_freq` (kHz). */
+function twoBusyCpus(clocks: readonly [string, string][]): Record<string, string> {
+  const files: Record<string, string> = {
     "proc/cpuinfo": "processor : 0\nprocessor : 1\n",
     "proc/stat": "cpu0 900 0 0 100 0 0 0 0 0 0\ncpu1 900 0 0 100 0 0 0 0 0 0\n",
     "proc/uptime": "100.00 99.80\n",
-    [`${cpufreq(0)}/scaling_cur_freq`]: "3000000\n",
-    [`${cpufreq(0)}/cpuinfo_max_freq`]: "4000000\n",
-    [`${cpufreq(1)}/scaling_cur_freq`]: "2000000\n",
-    [`${cpufreq(1)}/cpuinfo_max_freq`]: "0\n",
-  }, async (root) => {
+  };
+  clocks.forEach(([cur, max], n) => {
+    files[`sys/devices/system/cpu/cpu${n}/cpufreq/scaling_cur_freq`] = `${cur}\n`;
+    files[`sys/devices/system/cpu/cpu${n}/cpufreq/cpuinfo_max_freq`] = `${max}\n`;
+  });
+  return files;
+}
+
+Deno.test("cpu: a busy CPU whose ceiling does not read makes clock_pct_of_boost cannot-tell", async () => {
+  await withTempRoot(twoBusyCpus([["3000000", "4000000"], ["2000000", "0"]]), async (root) => {
     const r = await cpuProbe.collect(fixtureContext(root));
     assertEquals([r.busy_cpus, r.boost_khz, r.busy_freq_khz_mean], [2, 4000000, 2500000]);
     assertEquals(r.clock_pct_of_boost, null);
     assertEquals(r.reasons["clock_pct_of_boost"], "corrupt");
   });
-  await withTempRoot({
-    "proc/cpuinfo": "processor : 0\nprocessor : 1\n",
-    "proc/stat": "cpu0 900 0 0 100 0 0 0 0 0 0\ncpu1 900 0 0 100 0 0 0 0 0 0\n",
-    "proc/uptime": "100.00 99.80\n",
-    [`${cpufreq(0)}/scaling_cur_freq`]: "3000000\n",
-    [`${cpufreq(0)}/cpuinfo_max_freq`]: "4000000\n",
-    [`${cpufreq(1)}/scaling_cur_freq`]: "1500000\n",
-    [`${cpufreq(1)}/cpuinfo_max_freq`]: "2000000\n",
-  }, async (root) => {
-    // Each against its own ceiling: (75 % + 75 %) / 2; against the highest it would be 56 %.
-    const r = await cpuProbe.collect(fixtureContext(root));
-    assertEquals(r.clock_pct_of_boost, 75);
-  });
+});
+
+Deno.test("cpu: each busy CPU is judged against its own ceiling (hybrid cores)", async () => {
+  await withTempRoot(
+    twoBusyCpus([["3000000", "4000000"], ["1500000", "2000000"]]),
+    async (root) => {
+      // (75 % + 75 %) / 2; against the highest ceiling it would be 56 %.
+      const r = await cpuProbe.collect(fixtureContext(root));
+      assertEquals(r.clock_pct_of_boost, 75);
+    },
+  );
 });
 
 Deno.test("cpu: the build VM has no cpufreq and no throttle counters", async () => {

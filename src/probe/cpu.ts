@@ -203,26 +203,24 @@ function clocks(cpus: Result<string[]>, freq: Cpufreq[], load: Load): Clocks {
   const busy = new Set(
     util.ok ? Object.keys(util.value.busy).filter((cpu) => util.value.busy[cpu]! >= 0.5) : [],
   );
-  const busyCurs = freq.flatMap((f) => busy.has(f.cpu) && f.cur.ok ? [f.cur.value] : []);
-  const busyGovs = freq.flatMap((f) => busy.has(f.cpu) && f.governor.ok ? [f.governor.value] : []);
-  const busyGovernors: Result<string[]> = !govs.ok
-    ? govs
-    : !util.ok
-    ? util
-    : busy.size === 0
-    ? failed("not-running")
-    : busyGovs.length === 0
-    ? failed("absent")
-    : value([...new Set(busyGovs)].sort());
-  const busyMean: Result<number> = !curs.ok
-    ? curs
-    : !util.ok
-    ? util
-    : busy.size === 0
-    ? failed("not-running")
-    : busyCurs.length === 0
-    ? failed("absent")
-    : value(floorMean(busyCurs));
+  // A figure over the busy CPUs: cannot-tell when the per-CPU reads or the load did not read,
+  // `not-running` when nobody is busy, `absent` when no busy CPU has the file.
+  const overBusy = <T, R>(
+    whole: Result<unknown>,
+    pick: (f: Cpufreq) => Result<T>,
+    make: (picked: T[]) => R,
+  ): Result<R> => {
+    if (!whole.ok) return failed(whole.reason);
+    if (!util.ok) return failed(util.reason);
+    if (busy.size === 0) return failed("not-running");
+    const picked = freq.flatMap((f) => {
+      const r = busy.has(f.cpu) ? pick(f) : null;
+      return r !== null && r.ok ? [r.value] : [];
+    });
+    return picked.length === 0 ? failed("absent") : value(make(picked));
+  };
+  const busyGovernors = overBusy(govs, (f) => f.governor, (g) => [...new Set(g)].sort());
+  const busyMean = overBusy(curs, (f) => f.cur, floorMean);
   const boost = maxes.ok ? value(Math.max(...maxes.value)) : maxes;
   const pct: Result<number> = !busyMean.ok
     ? busyMean
