@@ -14,7 +14,7 @@
 
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { get, rawRequest } from "../tests/harness/serve_process.ts";
+import { get, rawRequest, spawnSilentFlood } from "../tests/harness/serve_process.ts";
 
 interface Server {
   port: number | null;
@@ -31,16 +31,6 @@ const repo = Deno.args[0] ?? join(dirname(fileURLToPath(import.meta.url)), "..")
 const { startServer }: { startServer: Start } = await import(
   pathToFileURL(join(repo, "src/http/listen.ts")).href
 );
-const FLOOD = `
-import { connect } from "node:net";
-const port = Number(Deno.args[0]);
-function one() {
-  const s = connect({ port, host: "127.0.0.1" });
-  s.on("error", () => {});
-  s.once("close", () => one());
-}
-for (let i = 0; i < 300; i++) one();
-`;
 const body = new TextEncoder().encode("{}");
 const server = await startServer({
   target: { kind: "tcp", host: "127.0.0.1", port: 0 },
@@ -48,11 +38,7 @@ const server = await startServer({
   idleExitMs: 0,
 });
 const port = server.port!;
-const flooder = new Deno.Command(Deno.execPath(), {
-  args: ["eval", FLOOD, String(port)],
-  stdout: "null",
-  stderr: "null",
-}).spawn();
+const flooder = spawnSilentFlood(port);
 while ((server.shedCounts()["connections"] ?? 0) < 50) await new Promise((r) => setTimeout(r, 20));
 const lost = { "127.0.0.1": 0, "127.0.0.2": 0 };
 for (let i = 0; i < 150; i++) {

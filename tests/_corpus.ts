@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorBody } from "../src/http/handler.ts";
+import { errorBody } from "../src/http/responses.ts";
 import {
   bodyText,
   exchange,

@@ -7,25 +7,10 @@
 import { deepEqual as assertEquals, match as assertMatch, ok as assert } from "node:assert/strict";
 import { type ConnectionState, pickEvictee } from "../src/http/connections.ts";
 import { type RunningServer, startServer } from "../src/http/listen.ts";
-import { errorResponse, STATUS_TEXT } from "../src/http/handler.ts";
+import { errorResponse, STATUS_TEXT } from "../src/http/responses.ts";
 import type { HttpResponse } from "../src/http/types.ts";
-import { get, idleConnection, rawRequest } from "./harness/serve_process.ts";
+import { get, idleConnection, rawRequest, spawnSilentFlood } from "./harness/serve_process.ts";
 import { waitFor } from "./_wait.ts";
-
-/** The flooder: keeps 300 silent connections open, reconnecting each one the server closes. */
-const FLOOD = `
-import { connect } from "node:net";
-const port = Number(Deno.args[0]);
-const open = [];
-function one() {
-  const s = connect({ port, host: "127.0.0.1" });
-  s.on("error", () => {});
-  s.once("close", () => one());
-  open.push(s);
-  if (open.length > 300) open.shift().destroy();
-}
-for (let i = 0; i < 300; i++) one();
-`;
 
 const OK: HttpResponse = {
   status: 200,
@@ -118,11 +103,7 @@ Deno.test("300 silent connections from another process never cost another source
   await withServer(async (server) => {
     const port = server.port!;
     // a separate process keeps 300 silent connections open, replacing the evicted ones
-    const flooder = new Deno.Command(Deno.execPath(), {
-      args: ["eval", FLOOD, String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const flooder = spawnSilentFlood(port);
     try {
       await waitFor("the cap is reached", () => server.shedCounts().connections > 50);
       const statuses: (number | null)[] = [];

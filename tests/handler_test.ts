@@ -1,14 +1,8 @@
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { buildAuth, deriveReadBearer } from "../src/http/auth.ts";
-import {
-  BASE_HEADERS,
-  createHandler,
-  errorResponse,
-  type HandlerDeps,
-  requestPath,
-  STATUS_TEXT,
-} from "../src/http/handler.ts";
+import { createHandler, type HandlerDeps, requestPath } from "../src/http/handler.ts";
+import { BASE_HEADERS, errorResponse, STATUS_TEXT } from "../src/http/responses.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/types.ts";
 import type { ProbeRecords } from "../src/probe.ts";
 import { locate } from "../src/rigforge/locate.ts";

@@ -14,7 +14,7 @@ import {
 import { rawResponse, responseHeaders } from "../src/http/wire.ts";
 import { socketActivation } from "../src/http/activation.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/types.ts";
-import { errorResponse, STATUS_TEXT } from "../src/http/handler.ts";
+import { errorResponse, STATUS_TEXT } from "../src/http/responses.ts";
 import { freePort, get, idleConnection, rawRequest } from "./harness/serve_process.ts";
 import { waitFor } from "./_wait.ts";
 

@@ -32,7 +32,8 @@ import { createXmrigClient, xmrigOrigin } from "../xmrig.ts";
 import { createHold, HOLD_DEADLINE_MS, needsHold, watchChanges } from "../snapshot.ts";
 import { createAdmission, DEFAULT_ADMISSION } from "../http/admission.ts";
 import { buildAuth } from "../http/auth.ts";
-import { createHandler, errorResponse, STATUS_TEXT } from "../http/handler.ts";
+import { createHandler } from "../http/handler.ts";
+import { errorResponse, STATUS_TEXT } from "../http/responses.ts";
 import { type ListenTarget, socketActivation } from "../http/activation.ts";
 import { type RunningServer, startServer } from "../http/listen.ts";
 import {

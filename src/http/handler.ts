@@ -44,15 +44,6 @@ import { statusPageResponse } from "./status_page.ts";
 import { BASE_HEADERS, errorResponse, jsonResponse } from "./responses.ts";
 import type { Handler, HttpRequest, HttpResponse } from "./types.ts";
 
-export {
-  ALLOWED_METHODS,
-  BASE_HEADERS,
-  errorBody,
-  errorResponse,
-  jsonResponse,
-  STATUS_TEXT,
-} from "./responses.ts";
-
 /** Route paths, matched exactly (`/` is the status page, answered before authentication). */
 export const ROUTES: readonly string[] = [
   "/",

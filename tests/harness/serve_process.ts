@@ -383,3 +383,33 @@ export function idleConnection(
     socket.once("error", reject);
   });
 }
+
+/**
+ * The silent flooder: a separate Deno process that keeps `count` connections open to
+ * 127.0.0.1:`port` without sending a byte, reconnecting each one the server closes (so the
+ * connection cap stays under pressure). Kill it with SIGKILL and await its status.
+ *
+ * @param port the server's port
+ * @param count connections to hold open
+ * @returns the child process
+ */
+export function spawnSilentFlood(port: number, count = 300): Deno.ChildProcess {
+  const flood = `
+import { connect } from "node:net";
+const [port, count] = Deno.args.map(Number);
+const open = [];
+function one() {
+  const s = connect({ port, host: "127.0.0.1" });
+  s.on("error", () => {});
+  s.once("close", () => one());
+  open.push(s);
+  if (open.length > count) open.shift().destroy();
+}
+for (let i = 0; i < count; i++) one();
+`;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["eval", flood, String(port), String(count)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
